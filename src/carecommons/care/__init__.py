@@ -1,0 +1,1 @@
+"""care layer (see DESIGN.md)."""

@@ -1,0 +1,28 @@
+"""The `carecommons` command. Each layer contributes its commands from its own cli module."""
+
+from __future__ import annotations
+
+import typer
+
+app = typer.Typer(
+    name="carecommons",
+    help="Carecommons: London's GP records turned into proactive, patient-centred care.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,  # locals could hold patient values
+)
+
+
+@app.callback()
+def _root() -> None:
+    """Carecommons command line."""
+
+
+@app.command()
+def version() -> None:
+    """Print the installed version."""
+    from carecommons import __version__
+
+    typer.echo(__version__)
+
+
+# Sub-commands are registered below, one line per layer module (keep imports pointing down).

@@ -1,0 +1,1 @@
+"""Canonical schemas, organisation hierarchy, dates and errors. Imports nothing of ours."""

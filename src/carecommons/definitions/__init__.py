@@ -1,0 +1,1 @@
+"""definitions layer (see DESIGN.md)."""
