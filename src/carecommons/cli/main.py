@@ -26,3 +26,8 @@ def version() -> None:
 
 
 # Sub-commands are registered below, one line per layer module (keep imports pointing down).
+from carecommons.cli import governance_cmd  # noqa: E402
+
+app.add_typer(governance_cmd.db_app, name="db")
+app.add_typer(governance_cmd.audit_app, name="audit")
+app.add_typer(governance_cmd.gov_app, name="governance")
