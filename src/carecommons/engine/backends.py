@@ -1,0 +1,73 @@
+"""Executing a compiled plan on DuckDB, PostgreSQL or Spark, each returning rows of the same output contract.
+
+Each backend loads the small codelist lookup table (compiler.CODES_TABLE) next to the canonical tables and
+runs the one query. DuckDB is the record store; PostgreSQL and Spark run the same SQL (transpiled) so one
+definition gives identical answers on all three.
+"""
+
+from __future__ import annotations
+
+import pyarrow as pa
+
+from carecommons.engine.compiler import CODES_TABLE, Compiled
+
+CODES_SCHEMA = pa.schema([("src", pa.int32()), ("tbl", pa.string()), ("code", pa.string())])
+
+
+def codes_arrow(compiled: Compiled) -> pa.Table:
+    srcs, tbls, codes = zip(*compiled.code_rows, strict=True) if compiled.code_rows else ((), (), ())
+    return pa.table({"src": list(srcs), "tbl": list(tbls), "code": list(codes)}, schema=CODES_SCHEMA)
+
+
+def duckdb_load_codes(con, compiled: Compiled) -> None:
+    """(Re)create the lookup as a TEMP table so concurrent runs on other connections never collide."""
+    codes = codes_arrow(compiled)  # noqa: F841 - read by DuckDB's replacement scan below
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {CODES_TABLE} AS SELECT * FROM codes")
+
+
+def duckdb_materialise(con, compiled: Compiled, table: str) -> int:
+    """Run the plan into TEMP table `table` in the DuckDB store; returns its row count."""
+    if compiled.dialect != "duckdb":
+        raise ValueError("compiled for another dialect")
+    duckdb_load_codes(con, compiled)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {compiled.sql}")
+    return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
+
+
+def duckdb_rows(con, compiled: Compiled) -> list[dict]:
+    duckdb_load_codes(con, compiled)
+    cur = con.execute(compiled.sql)
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def postgres_rows(conn, compiled: Compiled) -> list[dict]:
+    """Run on a psycopg connection whose search_path already points at the canonical tables."""
+    if compiled.dialect != "postgres":
+        raise ValueError("compiled for another dialect")
+    with conn.cursor() as cur:
+        cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {CODES_TABLE} (src INTEGER, tbl VARCHAR, code VARCHAR)")
+        cur.execute(f"TRUNCATE {CODES_TABLE}")
+        with cur.copy(f"COPY {CODES_TABLE} (src, tbl, code) FROM STDIN") as copy:
+            for row in compiled.code_rows:
+                copy.write_row(row)
+        cur.execute(compiled.sql)
+        names = [d.name for d in cur.description]
+        return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def spark_register_codes(spark, compiled: Compiled) -> None:
+    df = spark.createDataFrame(compiled.code_rows or [], schema="src INT, tbl STRING, code STRING")
+    df.createOrReplaceTempView(CODES_TABLE)
+
+
+def spark_dataframe(spark, compiled: Compiled):
+    """A Spark DataFrame of the plan's output; the canonical tables must be registered as views."""
+    if compiled.dialect != "spark":
+        raise ValueError("compiled for another dialect")
+    spark_register_codes(spark, compiled)
+    return spark.sql(compiled.sql)
+
+
+def spark_rows(spark, compiled: Compiled) -> list[dict]:
+    return [r.asDict() for r in spark_dataframe(spark, compiled).collect()]
