@@ -1,0 +1,153 @@
+"""Fixtures for governance tests: the operational DB on SQLite and on the real PostgreSQL, and a tiny
+record store in DuckDB with hand-made practices and patients."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from collections.abc import Iterator
+
+import duckdb
+import psycopg
+import pytest
+from sqlalchemy import Engine, delete, inspect, text
+from sqlalchemy.orm import Session
+
+from carecommons.store.analytics import create_tables
+from carecommons.store.migrate import upgrade
+from carecommons.store.models import Base
+from carecommons.store.operational import make_engine, make_sessionmaker
+
+PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
+TODAY = dt.date(2026, 11, 1)
+
+
+def _pg_reachable() -> str | None:
+    try:
+        with psycopg.connect(PG_ADMIN):
+            return None
+    except psycopg.OperationalError as err:
+        return f"PostgreSQL on 127.0.0.1:5432 is unreachable ({err.__class__.__name__})"
+
+
+@pytest.fixture(scope="session")
+def pg_database() -> Iterator[str]:
+    """A database of its own for this test session, dropped afterwards."""
+    reason = _pg_reachable()
+    if reason:
+        pytest.skip(reason)
+    name = f"cc_gov_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+        conn.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
+    finally:
+        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(autouse=True)
+def fast_password_hashing(monkeypatch):
+    """Real argon2id with light parameters: the production cost (~0.3 s a hash here) would dominate the suite.
+    test_users.py checks the production hasher separately."""
+    from argon2 import PasswordHasher
+
+    from carecommons.governance import users
+
+    monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
+
+
+@pytest.fixture(scope="session")
+def sqlite_url(tmp_path_factory) -> str:
+    return f"sqlite:///{tmp_path_factory.mktemp('opdb') / 'operational.sqlite'}"
+
+
+@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def migrated_engine(request) -> Iterator[Engine]:
+    """One migrated database per backend per session; tests share it and start from empty tables."""
+    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_database")
+    upgrade(url)
+    engine = make_engine(url)
+    yield engine
+    engine.dispose()
+
+
+def _empty(engine: Engine) -> None:
+    present = set(inspect(engine).get_table_names())
+    with engine.begin() as conn:
+        for table in reversed(Base.metadata.sorted_tables):
+            if table.name in present and table.name != "gov_audit_head":
+                conn.execute(delete(table))
+        conn.execute(text("UPDATE gov_audit_head SET last_seq = 0, last_hash = :g"), {"g": "0" * 64})
+
+
+@pytest.fixture
+def engine(migrated_engine: Engine) -> Engine:
+    _empty(migrated_engine)
+    return migrated_engine
+
+
+@pytest.fixture
+def session(engine: Engine) -> Iterator[Session]:
+    with make_sessionmaker(engine)() as s:
+        yield s
+
+
+# --- a tiny record store ---------------------------------------------------------------------------------
+# Practices A1, A2 in PCN-A (borough Alpha, ICB NCL); B1 in PCN-B (borough Beta, ICB SEL).
+PRACTICES = [
+    ("A1", "Alpha One", "PCN-A", "Alpha North PCN", "Alpha", "NCL"),
+    ("A2", "Alpha Two", "PCN-A", "Alpha North PCN", "Alpha", "NCL"),
+    ("B1", "Beta One", "PCN-B", "Beta PCN", "Beta", "SEL"),
+]
+# patient_id, nhs_number, practice (registration current unless noted)
+PATIENTS = [
+    (1, "9434765919", "A1"),
+    (2, "9434765870", "A1"),
+    (3, None, "A1"),
+    (4, "4010232137", "A2"),
+    (5, None, "A2"),
+    (6, None, "B1"),
+    (7, None, "B1"),
+    (8, None, "A1"),  # left A1 in 2020: not a current registration
+]
+TYPE1 = "827241000000103"
+WITHDRAW = "827261000000102"
+
+
+def build_store(con: duckdb.DuckDBPyConnection, patients=PATIENTS, events=()) -> None:
+    """Fill the canonical tables with hand-made rows (events: (patient_id, code, date))."""
+    create_tables(con)
+    for pid, name, pcn, pcn_name, borough, icb in PRACTICES:
+        con.execute(
+            "INSERT INTO practices VALUES (?, ?, NULL, ?, ?, ?, ?, 1000, NULL, NULL)",
+            [pid, name, pcn, pcn_name, borough, icb],
+        )
+    for patient_id, nhs, practice in patients:
+        con.execute(
+            "INSERT INTO patients (patient_id, nhs_number, date_of_birth, sex, practice_id, load_id) "
+            "VALUES (?, ?, DATE '1950-01-01' + INTERVAL (?) DAY, 'F', ?, 'L1')",
+            [patient_id, nhs, patient_id * 400, practice],
+        )
+        end = dt.date(2020, 6, 30) if patient_id == 8 else None
+        con.execute("INSERT INTO registrations VALUES (?, ?, DATE '2001-01-01', ?, 'L1')", [patient_id, practice, end])
+    for pid, code, date in events:
+        practice = next(p for i, _n, p in patients if i == pid)
+        con.execute("INSERT INTO events VALUES (?, ?, ?, ?, NULL, NULL, 'L1')", [pid, practice, code, date])
+
+
+@pytest.fixture
+def store() -> Iterator[duckdb.DuckDBPyConnection]:
+    con = duckdb.connect(":memory:")
+    build_store(
+        con,
+        events=[
+            (2, TYPE1, dt.date(2019, 1, 1)),  # opted out
+            (4, TYPE1, dt.date(2018, 1, 1)),
+            (4, WITHDRAW, dt.date(2021, 1, 1)),  # opted back in
+            (6, WITHDRAW, dt.date(2017, 1, 1)),
+            (6, TYPE1, dt.date(2022, 5, 1)),  # withdrawal then opt-out again: opted out
+        ],
+    )
+    yield con
+    con.close()
