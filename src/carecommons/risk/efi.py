@@ -1,0 +1,75 @@
+"""Electronic frailty index (eFI) over the record store.
+
+Clegg A, Bates C, Young J, et al. Development and validation of an electronic frailty index using routine primary
+care electronic health record data. Age Ageing 2016;45:353-360. The eFI is the proportion of 36 deficits present:
+35 coded deficits (codelists efi_gm-sde/, the published Read codes mapped to SNOMED CT; see the reference README)
+and polypharmacy. Categories by the published cut-offs: fit <= 0.12, mild <= 0.24, moderate <= 0.36, severe above.
+It is defined for people aged 65 and over.
+
+Polypharmacy here is 5 or more distinct dm+d products issued in the 12 months before the index date. The published
+deficit counts distinct drugs; dm+d product codes can split one drug into several products (brands, strengths), so
+this may over-count slightly where a patient switches product within the year.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+import numpy as np
+import pandas as pd
+
+from carecommons.core.dates import months_back
+from carecommons.risk import codes
+from carecommons.risk._store import Feature, check_index_date, features, population
+
+N_DEFICITS = 36
+MIN_AGE = 65
+POLYPHARMACY_MIN_PRODUCTS = 5
+POLYPHARMACY_MONTHS = 12
+CATEGORIES = ("fit", "mild", "moderate", "severe")
+CUTS = (0.12, 0.24, 0.36)
+
+
+def category(efi: np.ndarray | pd.Series) -> np.ndarray:
+    """Clegg 2016 category of eFI values: fit (<= 0.12), mild (<= 0.24), moderate (<= 0.36), severe (> 0.36).
+
+    Comparisons are made on deficit counts (x/36) so that 0.12 = 4.32/36 boundaries are not at the mercy of
+    floating-point rounding.
+    """
+    counts = np.round(np.asarray(efi, dtype=np.float64) * N_DEFICITS, 6)
+    limits = [c * N_DEFICITS for c in CUTS]
+    return np.select([counts <= limits[0], counts <= limits[1], counts <= limits[2]], CATEGORIES[:3], CATEGORIES[3])
+
+
+def _features() -> list[Feature]:
+    return [Feature(f"efi:{d}", codes.snomed(f"efi:{d}").codes) for d in codes.EFI_DEFICITS]
+
+
+def frailty(con: duckdb.DuckDBPyConnection, index_date: dt.date | str, min_age: int = MIN_AGE) -> pd.DataFrame:
+    """eFI of every patient aged `min_age`+ registered on the index date.
+
+    Columns: patient_id, efi (0-1), category, deficits (sorted list of deficit names present, "polypharmacy"
+    included), deficit_count.
+    """
+    d = check_index_date(index_date)
+    pop = population(con, d, min_age=min_age)
+    long = features(con, d, _features())
+    coded = long[["patient_id", "feature"]].assign(feature=long["feature"].str.removeprefix("efi:"))
+    poly = con.execute(
+        """
+        SELECT m.patient_id FROM medications m JOIN _risk_population p USING (patient_id)
+        WHERE m.date <= $d AND m.date > $start
+        GROUP BY m.patient_id HAVING count(DISTINCT m.code) >= $k
+        """,
+        {"d": d, "start": months_back(d, POLYPHARMACY_MONTHS), "k": POLYPHARMACY_MIN_PRODUCTS},
+    ).df()
+    present = pd.concat([coded, poly.assign(feature="polypharmacy")], ignore_index=True)
+    lists = present.sort_values(["patient_id", "feature"]).groupby("patient_id")["feature"].agg(list)
+    out = pd.DataFrame({"patient_id": pop["patient_id"]})
+    out["deficits"] = out["patient_id"].map(lists)
+    out["deficits"] = [x if isinstance(x, list) else [] for x in out["deficits"]]
+    out["deficit_count"] = out["deficits"].map(len).astype("int64")
+    out["efi"] = out["deficit_count"] / N_DEFICITS
+    out["category"] = category(out["efi"])
+    return out[["patient_id", "efi", "category", "deficits", "deficit_count"]]
