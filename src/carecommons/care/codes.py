@@ -1,0 +1,46 @@
+"""Codelists as a DuckDB temp table, so worklist and record SQL join on codes instead of inlining them.
+
+Parsing a codelist file is cheap but not free (the cancer list has ~7,000 codes); a process-wide cache
+keeps page loads fast. The temp table is per connection, keyed by codelist id, and only gains lists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from functools import lru_cache
+
+import duckdb
+import pyarrow as pa
+
+from carecommons.reference.codelists import Codelist, shipped
+
+CODES_TABLE = "_care_codes"
+
+
+@lru_cache(maxsize=128)
+def codelist(name: str) -> Codelist:
+    """A shipped codelist by file stem, parsed once per process."""
+    return shipped(name)
+
+
+def ensure_codes(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> str:
+    """Make sure every named codelist is in the connection's temp code table; return the table name."""
+    con.execute(f"CREATE TEMP TABLE IF NOT EXISTS {CODES_TABLE} (list_id VARCHAR, code VARCHAR)")
+    wanted = sorted(set(names))
+    if not wanted:
+        return CODES_TABLE
+    present = {
+        r[0]
+        for r in con.execute(
+            f"SELECT DISTINCT list_id FROM {CODES_TABLE} WHERE list_contains($names, list_id)", {"names": wanted}
+        ).fetchall()
+    }
+    rows = [(name, code) for name in wanted if name not in present for code in sorted(codelist(name).codes)]
+    if rows:
+        batch = pa.table({"list_id": [r[0] for r in rows], "code": [r[1] for r in rows]})
+        con.register("_care_codes_batch", batch)
+        try:
+            con.execute(f"INSERT INTO {CODES_TABLE} SELECT list_id, code FROM _care_codes_batch")
+        finally:
+            con.unregister("_care_codes_batch")
+    return CODES_TABLE

@@ -1,0 +1,485 @@
+"""Practice worklists: who is due what, for the patients the requester may see, audited.
+
+A worklist is the practice's to-do list derived from the record: recalls, care gaps and case finding
+(care.rules), plus anything a `WorklistSource` adds (risk scores, engine indicator results). The SQL
+works on a small per-request slice of events (the practice's allowed patients, the codes the rules
+need), so one practice's list stays fast on a London-sized store.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Protocol
+
+import duckdb
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from carecommons.care.access import cohort_table
+from carecommons.care.codes import ensure_codes
+from carecommons.care.rules import BUILTIN_RULES, ItemKind, RuleShape, WorklistRule, season_start
+from carecommons.core.dates import months_back
+from carecommons.core.errors import AccessDenied, InvalidInput
+from carecommons.governance.audit import record as audit_record
+from carecommons.governance.purposes import Requester
+from carecommons.store.models.care import OutboxMessage
+
+
+@dataclass(frozen=True)
+class WorklistItem:
+    """One reason a patient is on the list, with the evidence a clinician would check first."""
+
+    patient_id: int
+    rule_id: str
+    kind: ItemKind
+    label: str
+    template: str
+    last_date: dt.date | None = None
+    value: float | None = None
+
+
+@dataclass(frozen=True)
+class WorklistRow:
+    """One patient with every reason they are due something."""
+
+    patient_id: int
+    nhs_number: str | None
+    given_name: str | None
+    family_name: str | None
+    date_of_birth: dt.date
+    age: int
+    sex: str
+    items: tuple[WorklistItem, ...]
+    last_invited: dt.datetime | None = None
+
+
+@dataclass(frozen=True)
+class WorklistFilters:
+    """What the practice manager narrowed the list to. Empty means everything."""
+
+    kinds: frozenset[ItemKind] = frozenset()
+    rule_ids: frozenset[str] = frozenset()
+    age_min: int | None = None
+    age_max: int | None = None
+    sex: str | None = None
+    not_invited_within_days: int | None = None
+    index_date: dt.date | None = None
+    limit: int | None = None
+    extra: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+
+    def describe(self) -> str:
+        """A compact, patient-free description for audit details and CSV file names."""
+        parts = []
+        if self.kinds:
+            parts.append("kinds=" + ",".join(sorted(k.value for k in self.kinds)))
+        if self.rule_ids:
+            parts.append("rules=" + ",".join(sorted(self.rule_ids)))
+        if self.age_min is not None:
+            parts.append(f"age>={self.age_min}")
+        if self.age_max is not None:
+            parts.append(f"age<={self.age_max}")
+        if self.sex:
+            parts.append(f"sex={self.sex}")
+        if self.not_invited_within_days is not None:
+            parts.append(f"not_invited_within={self.not_invited_within_days}d")
+        if self.index_date:
+            parts.append(f"index={self.index_date.isoformat()}")
+        return " ".join(parts) or "all"
+
+
+class WorklistSource(Protocol):
+    """Something else that can put patients on a worklist (risk case finding, engine care gaps).
+
+    It receives the governance cohort table (only allowed, registered patients) and returns items;
+    items for anyone outside that table are dropped by the worklist, whatever the source does.
+    """
+
+    def items(
+        self, con: duckdb.DuckDBPyConnection, population_table: str, practice_id: str, index_date: dt.date
+    ) -> Iterable[WorklistItem]: ...
+
+
+_POP = "_care_worklist_pop"
+_EV = "_care_worklist_ev"
+
+
+def worklist(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    requester: Requester,
+    practice_id: str,
+    filters: WorklistFilters | None = None,
+    *,
+    rules: Sequence[WorklistRule] = BUILTIN_RULES,
+    sources: Sequence[WorklistSource] = (),
+    audit_action: str = "worklist.view",
+) -> list[WorklistRow]:
+    """The practice's worklist for its registered patients that governance allows, filtered and audited.
+
+    Sorted by number of reasons (most first), then family name, so the patients with the most to gain
+    from one appointment come first.
+    """
+    filters = filters or WorklistFilters()
+    if requester.org_id != practice_id:
+        raise AccessDenied(
+            "practice_id",
+            "a worklist can only be opened for your own practice",
+            "sign in with a role at that practice",
+        )
+    if filters.sex is not None and filters.sex not in ("F", "M", "U"):
+        raise InvalidInput("sex", "must be F, M or U", "choose one of F, M, U or leave it empty")
+    index = filters.index_date or dt.date.today()
+    allowed = cohort_table(con, session, requester)
+    _population(con, allowed, practice_id, index)
+    chosen = [
+        r
+        for r in rules
+        if (not filters.kinds or r.kind in filters.kinds) and (not filters.rule_ids or r.id in filters.rule_ids)
+    ]
+    items = _evaluate(con, chosen, index)
+    allowed_ids = {int(x[0]) for x in con.execute(f"SELECT patient_id FROM {_POP}").fetchall()}
+    for source in sources:
+        for item in source.items(con, _POP, practice_id, index):
+            if item.patient_id not in allowed_ids:
+                continue
+            if filters.kinds and item.kind not in filters.kinds:
+                continue
+            if filters.rule_ids and item.rule_id not in filters.rule_ids:
+                continue
+            items.append(item)
+    rows = _rows(con, items, index)
+    rows = _apply_demographic_filters(rows, filters)
+    rows = _with_last_invited(session, practice_id, rows)
+    if filters.not_invited_within_days is not None:
+        cutoff = dt.datetime.now(dt.UTC) - dt.timedelta(days=filters.not_invited_within_days)
+        rows = [r for r in rows if r.last_invited is None or _aware(r.last_invited) < cutoff]
+    rows.sort(key=lambda r: (-len(r.items), (r.family_name or "").lower(), r.patient_id))
+    if filters.limit is not None:
+        rows = rows[: filters.limit]
+    audit_record(
+        session,
+        requester,
+        audit_action,
+        patient_ids=[r.patient_id for r in rows],
+        detail=f"practice={practice_id} {filters.describe()} rows={len(rows)}",
+    )
+    session.commit()
+    return rows
+
+
+def _aware(ts: dt.datetime) -> dt.datetime:
+    """SQLite hands back naive datetimes for timezone-aware columns; they were stored as UTC."""
+    return ts if ts.tzinfo else ts.replace(tzinfo=dt.UTC)
+
+
+def _population(con: duckdb.DuckDBPyConnection, allowed: str, practice_id: str, index: dt.date) -> None:
+    """Patients registered at the practice on the index date, alive, and allowed by governance."""
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_POP} AS
+        SELECT p.patient_id,
+               any_value(p.date_of_birth) AS date_of_birth,
+               date_sub('year', any_value(p.date_of_birth), $idx::DATE) AS age
+        FROM patients p
+        JOIN registrations r
+          ON r.patient_id = p.patient_id AND r.practice_id = $practice
+         AND r.start_date <= $idx::DATE AND (r.end_date IS NULL OR r.end_date >= $idx::DATE)
+        WHERE (p.date_of_death IS NULL OR p.date_of_death > $idx::DATE)
+          AND p.patient_id IN (SELECT patient_id FROM {allowed})
+        GROUP BY p.patient_id
+        """,
+        {"idx": index, "practice": practice_id},
+    )
+
+
+def _evaluate(con: duckdb.DuckDBPyConnection, rules: Sequence[WorklistRule], index: dt.date) -> list[WorklistItem]:
+    """Run the rules over the population already in the population temp table."""
+    ensure_codes(con, {n for r in rules for n in (*r.register, *r.resolved, *r.check)})
+    _event_slice(con)
+    items: list[WorklistItem] = []
+    for r in rules:
+        items.extend(_run_rule(con, r, index))
+    return items
+
+
+def items_for_patient(
+    con: duckdb.DuckDBPyConnection,
+    patient_id: int,
+    index: dt.date,
+    rules: Sequence[WorklistRule] = BUILTIN_RULES,
+) -> list[WorklistItem]:
+    """What one patient is due (their care gaps), for the patient record page.
+
+    No governance check here: callers (care.record) have already checked access and audit the view.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_POP} AS
+        SELECT patient_id, any_value(date_of_birth) AS date_of_birth,
+               date_sub('year', any_value(date_of_birth), $idx::DATE) AS age
+        FROM patients WHERE patient_id = $pid GROUP BY patient_id
+        """,
+        {"idx": index, "pid": int(patient_id)},
+    )
+    return _evaluate(con, rules, index)
+
+
+def _event_slice(con: duckdb.DuckDBPyConnection) -> None:
+    """The population's events and vaccinations whose codes any rule needs, tagged by codelist.
+
+    One scan of the big tables per request; every rule then reads this slice.
+    """
+    con.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE {_EV} AS
+        SELECT e.patient_id, c.list_id, e.date, e.value
+        FROM events e
+        JOIN _care_codes c ON c.code = e.code
+        WHERE e.patient_id IN (SELECT patient_id FROM {_POP})
+        UNION ALL
+        SELECT v.patient_id, c.list_id, v.date, NULL::DOUBLE AS value
+        FROM vaccinations v
+        JOIN _care_codes c ON c.code = v.code
+        WHERE v.patient_id IN (SELECT patient_id FROM {_POP})
+        """
+    )
+
+
+_ON_REGISTER = f"""
+    SELECT reg.patient_id FROM (
+        SELECT patient_id, max(date) AS d FROM {_EV}
+        WHERE list_contains($register, list_id) AND date <= $idx::DATE GROUP BY patient_id
+    ) reg
+    LEFT JOIN (
+        SELECT patient_id, max(date) AS d FROM {_EV}
+        WHERE list_contains($resolved, list_id) AND date <= $idx::DATE GROUP BY patient_id
+    ) res ON res.patient_id = reg.patient_id
+    WHERE res.d IS NULL OR reg.d > res.d
+"""
+
+
+def _run_rule(con: duckdb.DuckDBPyConnection, r: WorklistRule, index: dt.date) -> list[WorklistItem]:
+    params: dict[str, object] = {
+        "idx": index,
+        "check": list(r.check),
+        "age_min": r.age_min if r.age_min is not None else -1,
+        "age_max": r.age_max if r.age_max is not None else 1000,
+    }
+    age = "pop.age BETWEEN $age_min AND $age_max"
+    if r.shape == RuleShape.NO_RECENT:
+        params |= {
+            "register": list(r.register),
+            "resolved": list(r.resolved),
+            "since": months_back(index, r.window_months),
+        }
+        sql = f"""
+            SELECT pop.patient_id, last.d, NULL::DOUBLE
+            FROM {_POP} pop
+            JOIN ({_ON_REGISTER}) onreg ON onreg.patient_id = pop.patient_id
+            LEFT JOIN (
+                SELECT patient_id, max(date) AS d FROM {_EV}
+                WHERE list_contains($check, list_id) AND date <= $idx::DATE GROUP BY patient_id
+            ) last ON last.patient_id = pop.patient_id
+            WHERE (last.d IS NULL OR last.d <= $since::DATE) AND {age}
+        """
+    elif r.shape == RuleShape.LATEST_VALUE:
+        if r.threshold is None:
+            raise InvalidInput(f"rule {r.id}", "a latest_value rule needs a threshold", "set threshold")
+        params |= {
+            "register": list(r.register),
+            "resolved": list(r.resolved),
+            "since": months_back(index, r.window_months),
+            "threshold": r.threshold,
+        }
+        membership = "NOT IN" if r.not_on_register else "IN"
+        # Case finding flags "X or more"; care gaps flag "above target" (the target itself is met).
+        op = ">=" if r.not_on_register else ">"
+        sql = f"""
+            SELECT pop.patient_id, latest.date, latest.value
+            FROM {_POP} pop
+            JOIN (
+                SELECT patient_id, date, value,
+                       row_number() OVER (PARTITION BY patient_id ORDER BY date DESC, value ASC) AS rn
+                FROM {_EV}
+                WHERE list_contains($check, list_id) AND value IS NOT NULL
+                  AND date <= $idx::DATE AND date > $since::DATE
+            ) latest ON latest.patient_id = pop.patient_id AND latest.rn = 1
+            WHERE pop.patient_id {membership} ({_ON_REGISTER})
+              AND latest.value {op} $threshold AND {age}
+        """
+    elif r.shape == RuleShape.VACCINATION_DUE:
+        params["since"] = season_start(index)
+        sql = f"""
+            SELECT pop.patient_id, last.d, NULL::DOUBLE
+            FROM {_POP} pop
+            LEFT JOIN (
+                SELECT patient_id, max(date) AS d FROM {_EV}
+                WHERE list_contains($check, list_id) AND date <= $idx::DATE GROUP BY patient_id
+            ) last ON last.patient_id = pop.patient_id
+            WHERE (last.d IS NULL OR last.d < $since::DATE) AND {age}
+        """
+    else:  # pragma: no cover - enum is exhaustive
+        raise InvalidInput(f"rule {r.id}", f"unknown shape {r.shape}", "use a RuleShape")
+    # Only the parameters the SQL names: DuckDB refuses unused named parameters.
+    used = {k: v for k, v in params.items() if f"${k}" in sql}
+    return [
+        WorklistItem(
+            patient_id=int(pid),
+            rule_id=r.id,
+            kind=r.kind,
+            label=r.label,
+            template=r.template,
+            last_date=last,
+            value=None if value is None else float(value),
+        )
+        for pid, last, value in con.execute(sql, used).fetchall()
+    ]
+
+
+def _rows(con: duckdb.DuckDBPyConnection, items: list[WorklistItem], index: dt.date) -> list[WorklistRow]:
+    by_patient: dict[int, list[WorklistItem]] = {}
+    for it in items:
+        by_patient.setdefault(it.patient_id, []).append(it)
+    if not by_patient:
+        return []
+    demo = con.execute(
+        """
+        SELECT patient_id, any_value(nhs_number), any_value(given_name), any_value(family_name),
+               any_value(date_of_birth), any_value(sex)
+        FROM patients WHERE list_contains($ids, patient_id) GROUP BY patient_id
+        """,
+        {"ids": sorted(by_patient)},
+    ).fetchall()
+    rows = []
+    for pid, nhs, given, family, dob, sex in demo:
+        its = sorted(by_patient[int(pid)], key=lambda i: (list(ItemKind).index(i.kind), i.rule_id))
+        rows.append(
+            WorklistRow(
+                patient_id=int(pid),
+                nhs_number=nhs,
+                given_name=given,
+                family_name=family,
+                date_of_birth=dob,
+                age=_age(dob, index),
+                sex=sex,
+                items=tuple(its),
+            )
+        )
+    return rows
+
+
+def _age(dob: dt.date, index: dt.date) -> int:
+    return index.year - dob.year - ((index.month, index.day) < (dob.month, dob.day))
+
+
+def _apply_demographic_filters(rows: list[WorklistRow], f: WorklistFilters) -> list[WorklistRow]:
+    out = []
+    for r in rows:
+        if f.age_min is not None and r.age < f.age_min:
+            continue
+        if f.age_max is not None and r.age > f.age_max:
+            continue
+        if f.sex and r.sex != f.sex:
+            continue
+        out.append(r)
+    return out
+
+
+def _with_last_invited(session: Session, practice_id: str, rows: list[WorklistRow]) -> list[WorklistRow]:
+    """Attach the last time each patient was sent an invitation by this practice (queued or sent)."""
+    if not rows:
+        return rows
+    last: dict[int, dt.datetime] = {}
+    ids = [r.patient_id for r in rows]
+    for chunk_start in range(0, len(ids), 1000):
+        chunk = ids[chunk_start : chunk_start + 1000]
+        stmt = (
+            select(OutboxMessage.patient_id, func.max(OutboxMessage.created_at))
+            .where(OutboxMessage.practice_id == practice_id)
+            .where(OutboxMessage.patient_id.in_(chunk))
+            .where(OutboxMessage.status != "failed")
+            .group_by(OutboxMessage.patient_id)
+        )
+        last.update({int(pid): ts for pid, ts in session.execute(stmt)})
+    return [
+        WorklistRow(**{**r.__dict__, "last_invited": last.get(r.patient_id)}) if r.patient_id in last else r
+        for r in rows
+    ]
+
+
+CSV_COLUMNS = (
+    "patient_id",
+    "nhs_number",
+    "given_name",
+    "family_name",
+    "date_of_birth",
+    "age",
+    "sex",
+    "kind",
+    "rule_id",
+    "reason",
+    "last_recorded",
+    "last_value",
+    "last_invited",
+)
+
+
+def _cell(value: object) -> str:
+    """Text for a CSV cell, defused against spreadsheet formula injection (OWASP CSV injection)."""
+    if value is None:
+        return ""
+    text = value.isoformat() if isinstance(value, dt.date | dt.datetime) else str(value)
+    if text and text[0] in "=+-@\t\r":
+        return "'" + text
+    return text
+
+
+def rows_to_csv(rows: Sequence[WorklistRow]) -> str:
+    """One line per patient and reason, so a spreadsheet can filter by reason without splitting cells."""
+    buf = io.StringIO()
+    w = csv.writer(buf, lineterminator="\n")
+    w.writerow(CSV_COLUMNS)
+    for r in rows:
+        for it in r.items:
+            w.writerow(
+                [
+                    _cell(v)
+                    for v in (
+                        r.patient_id,
+                        r.nhs_number,
+                        r.given_name,
+                        r.family_name,
+                        r.date_of_birth,
+                        r.age,
+                        r.sex,
+                        it.kind.value,
+                        it.rule_id,
+                        it.label,
+                        it.last_date,
+                        it.value,
+                        r.last_invited,
+                    )
+                ]
+            )
+    return buf.getvalue()
+
+
+def export_csv(
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    requester: Requester,
+    practice_id: str,
+    filters: WorklistFilters | None = None,
+    *,
+    rules: Sequence[WorklistRule] = BUILTIN_RULES,
+    sources: Sequence[WorklistSource] = (),
+) -> str:
+    """The worklist as CSV text, audited as an export (a copy leaving the platform) for every patient in it."""
+    rows = worklist(
+        con, session, requester, practice_id, filters, rules=rules, sources=sources, audit_action="worklist.export"
+    )
+    return rows_to_csv(rows)
