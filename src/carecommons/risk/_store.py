@@ -145,4 +145,6 @@ def wide(long: pd.DataFrame, patients: pd.Series, stats: dict[str, str]) -> pd.D
             out[column] = pd.Series(float("nan"), index=out.index)
         if stat in ("n", "n_codes", "n_values"):
             out[column] = out[column].fillna(0).astype("int64")
+        elif stat.endswith("_date"):
+            out[column] = pd.to_datetime(out[column])
     return out
