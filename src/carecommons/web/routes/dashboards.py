@@ -1,0 +1,93 @@
+"""Planning dashboards at London, ICS, borough, PCN and practice level, with drill-down between them."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import RedirectResponse, Response
+
+from carecommons.core.orgs import OrgLevel
+from carecommons.governance import audit
+from carecommons.governance.purposes import Purpose, Requester
+from carecommons.web import dashboards
+from carecommons.web.deps import AppState, require_roles, state
+from carecommons.web.measures import REGISTERS
+from carecommons.web.roles import DASHBOARD_ROLES, NavItem
+from carecommons.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+NAV = [NavItem("Dashboards", "/dashboards", DASHBOARD_ROLES, frozenset({Purpose.PLANNING, Purpose.RESEARCH}))]
+planner = require_roles(*DASHBOARD_ROLES)
+
+
+def dashboard_for(
+    st: AppState, requester: Requester, level: OrgLevel, org_id: str, register_id: str
+) -> dashboards.Dashboard:
+    """The dashboard, audited; built once per cohort, organisation and register while the aggregates last."""
+    aggs = st.aggregates.get(requester, st.session_factory)
+    key = (id(aggs), level, org_id, register_id)
+    dash = st.dashboard_cache.get(key)
+    if dash is None:
+        dash = dashboards.build(aggs, level, org_id, register_id)
+        if len(st.dashboard_cache) > 2000:
+            st.dashboard_cache.clear()
+        st.dashboard_cache[key] = dash
+    with st.session_factory() as session:
+        audit.record(session, requester, "dashboard.view", None, f"{level.label} {org_id}, register {register_id}")
+    return dash
+
+
+def home_dashboard(st: AppState, requester: Requester) -> str:
+    """The dashboard of the requester's own organisation (an ICS analyst starts at their ICS)."""
+    org = requester.org_id or "london"
+    if org == "london":
+        return "/dashboards/london"
+    prefix, _, key = org.partition(":")
+    if prefix == "icb" and key:
+        return f"/dashboards/ics/{key}"
+    if prefix == "borough" and key:
+        return f"/dashboards/borough/{key}"
+    aggs = st.aggregates.get(requester, st.session_factory)
+    if org in set(aggs.practices["practice_id"]):
+        return f"/dashboards/practice/{org}"
+    if org in set(aggs.practices["pcn_id"]):
+        return f"/dashboards/pcn/{org}"
+    return "/dashboards/london"
+
+
+@router.get("/dashboards")
+def dashboards_home(request: Request, requester: Requester = Depends(planner)) -> Response:
+    return RedirectResponse(home_dashboard(state(request), requester), status_code=303)
+
+
+def _page(request: Request, requester: Requester, level: OrgLevel, org_id: str, register_id: str) -> Response:
+    dash = dashboard_for(state(request), requester, level, org_id, register_id)
+    return render(
+        request,
+        "dashboards/dashboard.html",
+        {
+            "dash": dash,
+            "crumbs": [(c.href, c.name) for c in dash.breadcrumbs],
+            "registers": REGISTERS,
+            "fmt_count": dashboards.fmt_count,
+            "fmt_pct": dashboards.fmt_pct,
+            "level_slug": dashboards.SLUG_OF,
+        },
+    )
+
+
+@router.get("/dashboards/london")
+def london(
+    request: Request, register: str = Query("hyp", max_length=20), requester: Requester = Depends(planner)
+) -> Response:
+    return _page(request, requester, OrgLevel.LONDON, "LONDON", register)
+
+
+@router.get("/dashboards/{level}/{org_id}")
+def org_dashboard(
+    request: Request,
+    level: str,
+    org_id: str,
+    register: str = Query("hyp", max_length=20),
+    requester: Requester = Depends(planner),
+) -> Response:
+    return _page(request, requester, dashboards.level_from_slug(level), org_id, register)

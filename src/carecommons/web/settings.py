@@ -1,0 +1,41 @@
+"""Settings for one running web app, gathered in one place so tests can build an app over a temporary store."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from carecommons.core import paths
+
+#: Where `npm ci` puts the NHS.UK frontend; it is served as /static/nhsuk and never copied into the repo.
+REPO_ROOT = Path(__file__).resolve().parents[3]
+DEFAULT_FRONTEND_DIR = REPO_ROOT / "node_modules" / "nhsuk-frontend" / "dist" / "nhsuk"
+
+
+def _secret_from_env() -> str:
+    """CARECOMMONS_SECRET_KEY signs session cookies; without it each process makes its own, so sessions
+    do not survive a restart (acceptable for a demo, not for production: set the variable)."""
+    return os.environ.get("CARECOMMONS_SECRET_KEY") or secrets.token_urlsafe(32)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything the app needs from its deployment; defaults come from core.paths and the environment."""
+
+    store_path: Path = field(default_factory=paths.store_path)
+    operational_url: str = field(default_factory=paths.operational_url)
+    secret_key: str = field(default_factory=_secret_from_env)
+    frontend_dir: Path = DEFAULT_FRONTEND_DIR
+    service_name: str = "Carecommons"
+    #: Session lifetime: a working day, so a shared clinic PC does not stay signed in overnight.
+    session_max_age_seconds: int = 8 * 3600
+    #: Set True behind HTTPS so the session cookie is never sent in clear.
+    secure_cookies: bool = False
+    #: Login throttling: this many failures per (username, client address) within the window gives 429.
+    login_max_failures: int = 5
+    login_window_seconds: int = 60
+    #: Planning aggregates are recomputed at most this often (and whenever the store file changes), so a
+    #: patient's opt-out made in the platform reaches the dashboards within this many seconds.
+    aggregate_ttl_seconds: float = 60.0
