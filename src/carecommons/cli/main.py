@@ -31,3 +31,9 @@ from carecommons.cli import governance_cmd  # noqa: E402
 app.add_typer(governance_cmd.db_app, name="db")
 app.add_typer(governance_cmd.audit_app, name="audit")
 app.add_typer(governance_cmd.gov_app, name="governance")
+
+from carecommons.cli import ingest_cmd  # noqa: E402
+
+app.command("ingest")(ingest_cmd.ingest_command)
+app.command("quarantine")(ingest_cmd.quarantine_command)
+app.command("dq")(ingest_cmd.dq_command)

@@ -1,4 +1,9 @@
-"""The analytics record store: one DuckDB file holding the canonical tables (core.schema)."""
+"""The analytics record store: one DuckDB file holding the canonical tables (core.schema).
+
+DuckDB is the default backend because one file gives transactions (ingest relies on them for
+crash safety), out-of-core queries and zero set-up. Parquet is the exchange format: `export_parquet`
+writes every canonical table as Parquet so Spark (or anything else) can read the same data.
+"""
 
 from __future__ import annotations
 
@@ -6,23 +11,71 @@ from pathlib import Path
 
 import duckdb
 
-from carecommons.core.schema import ALL_TABLES
+from carecommons.core.errors import ConfigurationError, InvalidInput
+from carecommons.core.schema import ALL_TABLES, TABLES_BY_NAME
 
 
 def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnection:
     """Open (creating if needed) the store and make sure every canonical table exists.
 
-    Read-only opens skip DDL so several readers (web workers) can share the file.
+    Read-only opens skip DDL so several readers (web workers) can share the file. A store that
+    another process holds open for writing is reported as a ConfigurationError with a fix,
+    rather than DuckDB's lock message.
     """
     p = Path(path)
+    if read_only and not p.exists():
+        raise ConfigurationError(str(p), "the record store does not exist", "run `carecommons ingest` first")
     if not read_only:
         p.parent.mkdir(parents=True, exist_ok=True)
-    con = duckdb.connect(str(p), read_only=read_only)
+    try:
+        con = duckdb.connect(str(p), read_only=read_only)
+    except duckdb.IOException as err:
+        if "lock" in str(err).lower():
+            raise ConfigurationError(
+                str(p),
+                "the record store is open for writing in another process",
+                "wait for the running ingest to finish, or stop it, then retry",
+            ) from err
+        raise
     if not read_only:
         create_tables(con)
     return con
 
 
 def create_tables(con: duckdb.DuckDBPyConnection) -> None:
+    """Create every canonical table that does not exist yet (idempotent)."""
     for table in ALL_TABLES:
         con.execute(table.ddl())
+
+
+def table_counts(con: duckdb.DuckDBPyConnection) -> dict[str, int]:
+    """Row count of every canonical table, for summaries and health checks."""
+    return {t.name: int(con.execute(f"SELECT count(*) FROM {t.name}").fetchone()[0]) for t in ALL_TABLES}
+
+
+def export_parquet(con: duckdb.DuckDBPyConnection, out_dir: Path, tables: list[str] | None = None) -> list[Path]:
+    """Write canonical tables as `<out_dir>/<table>.parquet` (zstd) so Spark reads exactly what DuckDB holds.
+
+    Rows are written in a stable order (all columns) so two exports of the same store are byte-comparable
+    in content, which the Spark parity tests rely on.
+    """
+    names = tables or [t.name for t in ALL_TABLES]
+    unknown = [n for n in names if n not in TABLES_BY_NAME]
+    if unknown:
+        raise InvalidInput("tables", f"unknown table(s) {unknown}", f"choose from {sorted(TABLES_BY_NAME)}")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name in names:
+        target = out_dir / f"{name}.parquet"
+        cols = ", ".join(TABLES_BY_NAME[name].column_names)
+        con.execute(
+            f"COPY (SELECT * FROM {name} ORDER BY {cols}) TO '{_sql_str(str(target))}' "
+            "(FORMAT parquet, COMPRESSION zstd)"
+        )
+        written.append(target)
+    return written
+
+
+def _sql_str(text: str) -> str:
+    """Escape a string for a single-quoted SQL literal (paths only; never patient values)."""
+    return text.replace("'", "''")
