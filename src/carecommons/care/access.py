@@ -29,7 +29,10 @@ def require_direct_care(requester: Requester, what: str) -> None:
 def cohort_table(con: duckdb.DuckDBPyConnection, session: Session, requester: Requester) -> str:
     """The governance temp table of patients this requester may see for direct care."""
     require_direct_care(requester, "patients")
-    return allowed_patients(con, requester, session)
+    try:
+        return allowed_patients(con, requester, session)
+    finally:
+        _settle(con)
 
 
 def allowed_among(
@@ -50,4 +53,13 @@ def require_patient(con: duckdb.DuckDBPyConnection, session: Session, requester:
     Delegates to governance so break-glass raises its alert for exactly this patient.
     """
     require_direct_care(requester, "patient")
-    check_patient_access(con, requester, session, int(patient_id))
+    try:
+        check_patient_access(con, requester, session, int(patient_id))
+    finally:
+        _settle(con)
+
+
+def _settle(con: duckdb.DuckDBPyConnection) -> None:
+    """Finish any half-read result governance left on the connection (DuckDB 2 refuses new work,
+    e.g. registering a view, while a result from execute() is still open)."""
+    con.complete()

@@ -130,6 +130,7 @@ def _load(session: Session, plan_id: int) -> CarePlan:
         select(CarePlan)
         .where(CarePlan.id == plan_id)
         .options(selectinload(CarePlan.goals), selectinload(CarePlan.actions))
+        .execution_options(populate_existing=True)  # the version in the DB, not a stale cached copy
     ).scalar_one_or_none()
     if plan is None:
         raise NotFound("care_plan", f"no care plan {plan_id}", "open the patient's record to see their plans")

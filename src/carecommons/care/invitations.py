@@ -147,6 +147,6 @@ def invite(
 
 
 def _practice_name(con: duckdb.DuckDBPyConnection, practice_id: str) -> str:
-    row = con.execute("SELECT name FROM practices WHERE practice_id = $p", {"p": practice_id}).fetchone()
-    name = (row[0] if row else None) or "Your GP practice"
+    rows = con.execute("SELECT name FROM practices WHERE practice_id = $p", {"p": practice_id}).fetchall()
+    name = (rows[0][0] if rows else None) or "Your GP practice"
     return " ".join(w.capitalize() if w.isupper() else w for w in name.split())

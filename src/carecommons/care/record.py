@@ -300,7 +300,7 @@ def _age(dob: dt.date, index: dt.date) -> int:
 
 
 def _demographics(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> Demographics:
-    row = con.execute(
+    rows = con.execute(
         """
         SELECT p.nhs_number, p.given_name, p.family_name, p.date_of_birth, p.sex, p.postcode,
                p.ethnicity_16, p.date_of_death,
@@ -314,7 +314,8 @@ def _demographics(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> D
         LEFT JOIN practices pr ON pr.practice_id = r.practice_id
         """,
         {"pid": pid, "idx": index},
-    ).fetchone()
+    ).fetchall()
+    row = rows[0] if rows else None
     if row is None:
         raise NotFound("patient", "no such patient in the record store", "check the patient id")
     nhs, given, family, dob, sex, postcode, eth, dod, practice, practice_name, since = row

@@ -99,7 +99,10 @@ def create_task(
 
 def _load(session: Session, task_id: int) -> Task:
     task = session.execute(
-        select(Task).where(Task.id == task_id).options(selectinload(Task.history))
+        select(Task)
+        .where(Task.id == task_id)
+        .options(selectinload(Task.history))
+        .execution_options(populate_existing=True)  # the version in the DB, not a stale cached copy
     ).scalar_one_or_none()
     if task is None:
         raise NotFound("task", f"no task {task_id}", "open your task list to find it")
