@@ -37,3 +37,7 @@ from carecommons.cli import ingest_cmd  # noqa: E402
 app.command("ingest")(ingest_cmd.ingest_command)
 app.command("quarantine")(ingest_cmd.quarantine_command)
 app.command("dq")(ingest_cmd.dq_command)
+
+from carecommons.cli import risk_cmd  # noqa: E402
+
+app.add_typer(risk_cmd.risk_app, name="risk")
