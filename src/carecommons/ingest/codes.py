@@ -28,10 +28,10 @@ def build_code_check(con: duckdb.DuckDBPyConnection, sources: Sequence[tuple[str
         f"SELECT DISTINCT {col} AS code FROM {table} WHERE {col} IS NOT NULL" for table, col in sources
     )
     codes = [r[0] for r in con.execute(union).fetchall()]
-    con.execute("CREATE OR REPLACE TEMP TABLE _code_ok (code VARCHAR PRIMARY KEY, ok BOOLEAN)")
-    if codes:
-        tbl = {"code": codes, "ok": [is_snomed_id(c) for c in codes]}
-        import pyarrow as pa
-
-        arrow = pa.table(tbl)  # noqa: F841 - referenced by name in the SQL below
-        con.execute("INSERT INTO _code_ok SELECT code, ok FROM arrow")
+    if not codes:
+        con.execute("CREATE OR REPLACE TEMP TABLE _code_ok (code VARCHAR, ok BOOLEAN)")
+        return
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _code_ok AS SELECT unnest($codes) AS code, unnest($ok) AS ok",
+        {"codes": codes, "ok": [is_snomed_id(c) for c in codes]},
+    )

@@ -236,23 +236,51 @@ def bundle_source(path: Path) -> str:
 def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: str | None) -> int:
     """Parse one NDJSON file into the GP candidate tables; returns received (non-blank lines).
 
-    `rtype` is the type the file name promises (Observation.ndjson); resources of another type in
-    it are quarantined, because a mislabelled file usually means a broken export.
+    `rtype` is the type the file name promises (Observation.ndjson). When it is one Carecommons
+    loads, the file is parsed in a single pass straight into its typed struct (the fast path: no
+    copy of the text is kept; raw lines are re-read later only for quarantined rows). Resources of
+    another type in it are quarantined, because a mislabelled file usually means a broken export.
     """
+    if rtype not in MAPPINGS:
+        con.execute(f"""
+            CREATE OR REPLACE TEMP TABLE _lines AS
+            SELECT _line, CAST(NULL AS VARCHAR) AS _full_url,
+                CASE WHEN text IS NULL OR trim(text) = '' THEN NULL ELSE text END AS text,
+                try(json_extract_string(text, '$.resourceType')) AS rtype
+            FROM {lines_source(path)}
+        """)
+        return _dispatch(con, name, expected=rtype)
+    table = f"_c_{MAPPINGS[rtype].table}"
+    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    # One pass: every non-blank line becomes a candidate row; a line that is not JSON keeps j NULL
+    # and gets its reason here, so it is quarantined with its line number like any other failure.
+    _insert_candidates(
+        con,
+        name,
+        rtype,
+        f"(SELECT _line, CAST(NULL AS VARCHAR) AS _full_url, try(json_transform(text, {lit(structure(rtype))})) AS j "
+        f"FROM {lines_source(path)} WHERE text IS NOT NULL AND trim(text) <> '')",
+    )
+    return int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) - before
+
+
+def _insert_candidates(con: duckdb.DuckDBPyConnection, name: str, rtype: str, source: str) -> None:
+    """Map parsed structs `j` of one resource type (rows of `source`) into their candidate table."""
+    m = MAPPINGS[rtype]
+    cols = ", ".join(m.columns)
+    exprs = ", ".join(m.columns.values())
+    wrong_type = f"j.resourceType IS DISTINCT FROM {lit(rtype)}"
+    pre_field = f"CASE WHEN j IS NULL THEN NULL WHEN {wrong_type} THEN 'resourceType' ELSE {m.pre_field} END"
+    pre_reason = (
+        f"CASE WHEN j IS NULL THEN {lit('line is not valid JSON; re-export this resource')} WHEN {wrong_type} THEN "
+        f"{lit(f'resource is not a {rtype} but the file holds {rtype} resources; {FIX_AT_SOURCE}')} "
+        f"ELSE {m.pre_reason} END"
+    )
     con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT _line, CAST(NULL AS VARCHAR) AS _full_url,
-            CASE WHEN text IS NULL OR trim(text) = '' THEN NULL ELSE text END AS text,
-            try(json_extract_string(text, '$.resourceType')) AS rtype
-        FROM {lines_source(path)}
-    """) if rtype is None else con.execute(f"""
-        CREATE OR REPLACE TEMP TABLE _lines AS
-        SELECT _line, CAST(NULL AS VARCHAR) AS _full_url,
-            CASE WHEN text IS NULL OR trim(text) = '' THEN NULL ELSE text END AS text,
-            {lit(rtype)} AS rtype
-        FROM {lines_source(path)}
+        INSERT INTO _c_{m.table} (_file, _line, _rtype, _raw, _pre_field, _pre_reason, {cols})
+        SELECT {lit(name)}, _line, {lit(rtype)}, NULL, {pre_field}, {pre_reason}, {exprs}
+        FROM {source}
     """)
-    return _dispatch(con, name, expected=rtype)
 
 
 def load_bundle(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
@@ -285,24 +313,12 @@ def _dispatch(con: duckdb.DuckDBPyConnection, name: str, expected: str | None) -
         WHERE text IS NOT NULL AND (NOT json_valid(text) OR rtype IS NULL OR rtype NOT IN ({handled_sql}))
     """)
     for rtype in known:
-        m = MAPPINGS[rtype]
-        cols = ", ".join(m.columns)
-        exprs = ", ".join(m.columns.values())
-        wrong_type = f"j.resourceType IS DISTINCT FROM {lit(rtype)}"
-        pre_field = f"CASE WHEN {wrong_type} THEN 'resourceType' ELSE {m.pre_field} END"
-        pre_reason = (
-            f"CASE WHEN {wrong_type} THEN "
-            f"{lit(f'resource is not a {rtype} but the file holds {rtype} resources; {FIX_AT_SOURCE}')} "
-            f"ELSE {m.pre_reason} END"
+        _insert_candidates(
+            con,
+            name,
+            rtype,
+            f"(SELECT _line, _full_url, json_transform(text, {lit(structure(rtype))}) AS j FROM _lines "
+            f"WHERE text IS NOT NULL AND rtype = {lit(rtype)} AND json_valid(text))",
         )
-        con.execute(f"""
-            INSERT INTO _c_{m.table} (_file, _line, _rtype, _raw, _pre_field, _pre_reason, {cols})
-            SELECT {lit(name)}, _line, {lit(rtype)}, NULL, {pre_field}, {pre_reason}, {exprs}
-            FROM (
-                SELECT _line, _full_url, json_transform(text, {lit(structure(rtype))}) AS j
-                FROM _lines
-                WHERE text IS NOT NULL AND rtype = {lit(rtype)} AND json_valid(text)
-            )
-        """)
     del expected
     return received

@@ -10,6 +10,7 @@ is already in the manifest is skipped without touching the store.
 from __future__ import annotations
 
 import datetime as dt
+import os
 import time
 from collections.abc import Callable
 
@@ -78,6 +79,8 @@ def load_extract(
     except (CarecommonsError, duckdb.Error) as err:
         _rollback_quietly(con)
         if isinstance(err, duckdb.Error):
+            if os.environ.get("CARECOMMONS_DEBUG"):
+                raise  # operators debugging on a secure host may see DuckDB's own message
             # DuckDB messages can quote data values, so only the error class is reported.
             err = InvalidInput(
                 str(ex.directory),

@@ -25,8 +25,9 @@ def full_date(col: str) -> str:
 
     Partial FHIR dates (2024, 2024-03) are not accepted: every canonical date column is a full date.
     """
+    # Fixed positions instead of a regex: cheaper per row, and TRY_CAST rejects non-digits and 2024-02-30.
     return (
-        f"(CASE WHEN regexp_full_match(substr({col}, 1, 10), '[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}}') "
+        f"(CASE WHEN length({col}) >= 10 AND substr({col}, 5, 1) = '-' AND substr({col}, 8, 1) = '-' "
         f"AND (length({col}) = 10 OR substr({col}, 11, 1) = 'T') "
         f"THEN TRY_CAST(substr({col}, 1, 10) AS DATE) END)"
     )

@@ -299,13 +299,20 @@ def _validate_events(con: duckdb.DuckDBPyConnection, org: str, ref: dt.date, fie
         extra_join="LEFT JOIN _code_ok k ON k.code = c.code LEFT JOIN _unit_map u ON u.raw = trim(c.unit_t) "
         "LEFT JOIN _hba1c_codes h ON h.code = c.code",
     )
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _b_events AS {base}")
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _v_events AS
-        WITH b AS ({base}), d AS (
-            SELECT b.*, row_number() OVER w AS _dup_rank,
-                first_value(_file) OVER w AS _dup_file, first_value(_line) OVER w AS _dup_line
-            FROM b
-            WINDOW w AS (PARTITION BY _pid, code, date_t, value_t, unit_t ORDER BY _file, _line)
+        WITH b AS (SELECT * FROM _b_events), dup AS (
+            -- Duplicates are rare: a hash aggregate finds the repeated keys, then only those rows are ranked.
+            SELECT _pid, code, date_t, value_t, unit_t, min({{'f': _file, 'l': _line}}) AS _first
+            FROM _b_events GROUP BY ALL HAVING count(*) > 1
+        ), d AS (
+            SELECT b.*,
+                CASE WHEN dup._first IS NULL OR {{'f': b._file, 'l': b._line}} = dup._first THEN 1 ELSE 2 END AS _dup_rank,
+                dup._first.f AS _dup_file, dup._first.l AS _dup_line
+            FROM b LEFT JOIN dup ON dup._pid IS NOT DISTINCT FROM b._pid AND dup.code IS NOT DISTINCT FROM b.code
+                AND dup.date_t IS NOT DISTINCT FROM b.date_t AND dup.value_t IS NOT DISTINCT FROM b.value_t
+                AND dup.unit_t IS NOT DISTINCT FROM b.unit_t
         )
         SELECT _pid AS patient_id, {lit(org)} AS practice_id, code, {full_date("date_t")} AS date,
             {value} AS value, {unit} AS unit,
