@@ -135,16 +135,19 @@ def wide(long: pd.DataFrame, patients: pd.Series, stats: dict[str, str]) -> pd.D
     value_sd, n_values). Missing combinations are NaN (or 0 for counts).
     """
     out = pd.DataFrame(index=pd.Index(patients, name="patient_id"))
-    indexed = long.set_index(["feature", "patient_id"]) if len(long) else None
+    by_feature = (
+        {str(f): g.set_index("patient_id") for f, g in long.groupby("feature", sort=False)} if len(long) else {}
+    )
+    columns: dict[str, pd.Series] = {}
     for column, spec in stats.items():
         feature, _, stat = spec.partition(".")
-        if indexed is not None and feature in indexed.index.get_level_values(0):
-            series = indexed.loc[feature, stat]
-            out[column] = series.reindex(out.index)
+        if feature in by_feature:
+            series = by_feature[feature][stat].reindex(out.index)
         else:
-            out[column] = pd.Series(float("nan"), index=out.index)
+            series = pd.Series(float("nan"), index=out.index)
         if stat in ("n", "n_codes", "n_values"):
-            out[column] = out[column].fillna(0).astype("int64")
+            series = series.fillna(0).astype("int64")
         elif stat.endswith("_date"):
-            out[column] = pd.to_datetime(out[column])
-    return out
+            series = pd.to_datetime(series)
+        columns[column] = series
+    return pd.concat([out, pd.DataFrame(columns, index=out.index)], axis=1)
