@@ -1,0 +1,136 @@
+"""Practice worklist pages: who is due what, filters, CSV export and batch invitations."""
+
+from __future__ import annotations
+
+import datetime as dt
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Depends, Request
+from fastapi.responses import RedirectResponse, Response
+
+from carecommons.care.invitations import invite
+from carecommons.care.rules import BUILTIN_RULES, ItemKind
+from carecommons.care.templates import TEMPLATES
+from carecommons.care.worklists import WorklistFilters, rows_to_csv, worklist
+from carecommons.core.errors import CarecommonsError, InvalidInput
+from carecommons.governance.purposes import Requester
+from carecommons.store.models.care import InvitationBatch
+from carecommons.web.deps import require_roles
+from carecommons.web.roles import NavItem
+from carecommons.web.routes.care_common import PRACTICE_ROLE_VALUES, op_session, parse_int, store
+from carecommons.web.templating import render
+
+router = APIRouter(include_in_schema=False)
+NAV = [NavItem("Worklist", "/care/worklist", PRACTICE_ROLE_VALUES)]
+practice_staff = require_roles(*PRACTICE_ROLE_VALUES)
+
+PAGE_LIMIT = 500
+KIND_LABELS = {ItemKind.RECALL: "Recall", ItemKind.CARE_GAP: "Care gap", ItemKind.CASE_FINDING: "Case finding"}
+KIND_TAGS = {
+    ItemKind.RECALL: "nhsuk-tag--blue",
+    ItemKind.CARE_GAP: "nhsuk-tag--orange",
+    ItemKind.CASE_FINDING: "nhsuk-tag--purple",
+}
+FILTER_KEYS = ("kind", "rule", "age_min", "age_max", "sex", "not_invited")
+
+
+def filters_from(params) -> tuple[WorklistFilters, dict]:
+    """Filters from query or form fields, plus the raw values to redisplay; InvalidInput names the field."""
+    kinds = [k for k in params.getlist("kind") if k]
+    rules = [r for r in params.getlist("rule") if r]
+    try:
+        kind_set = frozenset(ItemKind(k) for k in kinds)
+    except ValueError:
+        raise InvalidInput("kind", "is not a known kind", "choose recall, care gap or case finding") from None
+    known = {r.id for r in BUILTIN_RULES}
+    if any(r not in known for r in rules):
+        raise InvalidInput("rule", "is not a known reason", "choose reasons from the list")
+    sex = (params.get("sex") or "").strip() or None
+    f = WorklistFilters(
+        kinds=kind_set,
+        rule_ids=frozenset(rules),
+        age_min=parse_int(params.get("age_min", ""), "age_min"),
+        age_max=parse_int(params.get("age_max", ""), "age_max"),
+        sex=sex,
+        not_invited_within_days=parse_int(params.get("not_invited", ""), "not_invited"),
+    )
+    raw = {"kind": kinds, "rule": rules, **{k: params.get(k, "") for k in ("age_min", "age_max", "sex", "not_invited")}}
+    return f, raw
+
+
+def _query(raw: dict) -> str:
+    pairs = [(k, v) for k in FILTER_KEYS for v in (raw.get(k) if isinstance(raw.get(k), list) else [raw.get(k)]) if v]
+    return urlencode(pairs)
+
+
+@router.get("/care/worklist")
+def worklist_page(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
+    errors: dict[str, str] = {}
+    try:
+        filters, raw = filters_from(request.query_params)
+    except InvalidInput as err:
+        filters, raw = WorklistFilters(), {}
+        errors[err.input_name] = f"{err.problem}: {err.fix}"
+    page_filters = WorklistFilters(**{**filters.__dict__, "limit": PAGE_LIMIT + 1})
+    batch = None
+    with store(request) as con, op_session(request) as session:
+        rows = worklist(con, session, requester, requester.org_id or "", page_filters)
+        batch_id = request.query_params.get("batch", "")
+        if batch_id.isdigit():
+            batch = session.get(InvitationBatch, int(batch_id))
+            if batch is not None and batch.practice_id != requester.org_id:
+                batch = None
+    truncated = len(rows) > PAGE_LIMIT
+    return render(
+        request,
+        "care/worklist.html",
+        {
+            "rows": rows[:PAGE_LIMIT],
+            "truncated": truncated,
+            "raw": raw,
+            "errors": errors,
+            "rules": BUILTIN_RULES,
+            "kinds": KIND_LABELS,
+            "kind_tags": KIND_TAGS,
+            "templates": sorted({t for t, _c in TEMPLATES}),
+            "query": _query(raw),
+            "batch": batch,
+            "today": dt.date.today(),
+        },
+        status_code=400 if errors else 200,
+    )
+
+
+@router.get("/care/worklist.csv")
+def worklist_csv(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
+    filters, _raw = filters_from(request.query_params)
+    with store(request) as con, op_session(request) as session:
+        rows = worklist(con, session, requester, requester.org_id or "", filters, audit_action="worklist.export")
+    name = f"worklist-{requester.org_id}-{dt.date.today().isoformat()}.csv"
+    return Response(
+        rows_to_csv(rows),
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Disposition": f'attachment; filename="{name}"', "Cache-Control": "no-store"},
+    )
+
+
+@router.post("/care/worklist/invite")
+async def invite_selected(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
+    form = await request.form()
+    _filters, raw = filters_from(form)
+    ids = [parse_int(str(v), "patient") for v in form.getlist("patient_id")]
+    template_id = str(form.get("template", ""))
+    channel = str(form.get("channel", ""))
+    with store(request) as con, op_session(request) as session:
+        try:
+            result = invite(
+                con, session, requester, requester.org_id or "", [i for i in ids if i], template_id, channel
+            )
+        except CarecommonsError as err:
+            session.rollback()
+            if isinstance(err, InvalidInput):
+                q = _query(raw)
+                return RedirectResponse(f"/care/worklist?{q}&invite_error={err.input_name}", status_code=303)
+            raise
+    q = _query(raw)
+    return RedirectResponse(f"/care/worklist?{q + '&' if q else ''}batch={result.batch_id}", status_code=303)
