@@ -16,8 +16,17 @@ from carecommons.governance.roles import Role, parse_role
 from carecommons.store.models.governance import User
 
 _HASHER = PasswordHasher()
-#: Verified against when the user does not exist, so a wrong username costs the same time as a wrong password.
-_DUMMY_HASH = _HASHER.hash("carecommons-timing-equaliser")
+_DUMMY_HASHES: dict[int, str] = {}
+
+
+def _dummy_hash() -> str:
+    """A hash with the current parameters, verified when the user does not exist, so a wrong username costs
+    the same time as a wrong password (no user enumeration by timing)."""
+    key = id(_HASHER)
+    if key not in _DUMMY_HASHES:
+        _DUMMY_HASHES[key] = _HASHER.hash("carecommons-timing-equaliser")
+    return _DUMMY_HASHES[key]
+
 
 MIN_PASSWORD_LENGTH = 10
 
@@ -76,7 +85,7 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     Rehashes transparently when argon2 parameters have been strengthened since the hash was made.
     """
     user = session.get(User, username) if username else None
-    stored = user.password_hash if user is not None else _DUMMY_HASH
+    stored = user.password_hash if user is not None else _dummy_hash()
     try:
         _HASHER.verify(stored, password)
     except (VerificationError, InvalidHashError):
