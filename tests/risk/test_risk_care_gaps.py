@@ -59,3 +59,21 @@ def test_no_gaps_and_bad_input(library) -> None:
         care_gaps(pd.DataFrame({"x": [1]}), library)
     with pytest.raises(InvalidInput):
         care_gaps(pd.DataFrame({"patient_id": [1]}), 42)
+
+
+def test_care_gaps_on_real_engine_output(store, library) -> None:
+    """End to end: the engine's compiled SQL on the store, then care gaps (checks the column contract)."""
+    from carecommons.engine.backends import duckdb_rows
+    from carecommons.engine.compiler import compile_plan
+
+    store.patient("uncontrolled", age=60)
+    store.patient("controlled", age=60)
+    for who, sbp in (("uncontrolled", 165), ("controlled", 125)):
+        store.event(who, store.code("hyp"), store.ago(2000))
+        store.event(who, store.code("sys_bp"), store.ago(30), sbp)
+        store.event(who, store.code("dia_bp"), store.ago(30), 80)
+    compiled = compile_plan(library.plan(definition_ids=["HYP008"]), library.codes(), [store.index])
+    results = pd.DataFrame(duckdb_rows(store.con, compiled))
+    out = care_gaps(results, library)
+    assert out["patient_id"].tolist() == [store.ids["uncontrolled"]]
+    assert out["indicator_id"].tolist() == ["HYP008"]
