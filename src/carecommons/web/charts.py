@@ -3,16 +3,24 @@
 Why server-side SVG: the pages work without JavaScript, print well, and the numbers in the chart are the
 same published (disclosure-controlled) numbers as in the table beside it. Every chart carries a <title> and
 <desc> and is followed in the page by a data table, its text alternative.
+
+Speed: each chart kind is written once in Altair against *named* datasets and compiled once to Vega; a
+request only puts its rows into the named datasets and renders (vl-convert's `vega_to_svg`). Building and
+validating Altair objects per request cost more than the rendering itself.
 """
 
 from __future__ import annotations
 
+import copy
+import datetime as dt
 import html
 import re
 import threading
-from collections import OrderedDict
+from collections.abc import Callable
+from functools import cache
 
 import altair as alt
+import numpy as np
 import pandas as pd
 import vl_convert as vlc
 from markupsafe import Markup
@@ -22,38 +30,121 @@ NHS_DARK_GREY = "#4c6272"
 NHS_RED = "#d5281b"
 NHS_GREEN = "#007f3b"
 NHS_WARM_YELLOW = "#ffb81c"
+NHS_TEXT = "#212b32"
 FONT = "Arial, sans-serif"
 
-_cache: OrderedDict[str, str] = OrderedDict()
-_cache_lock = threading.Lock()
-_CACHE_SIZE = 512
+_render_lock = threading.Lock()
 
 
-def _config(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
-    return chart.configure_axis(
-        labelFont=FONT, titleFont=FONT, labelColor="#212b32", titleColor="#212b32"
-    ).configure_view(stroke=None)
-
-
-def to_svg(chart: alt.TopLevelMixin, chart_id: str, title: str, description: str) -> Markup:
-    """Render to accessible inline SVG (role=img, <title>, <desc>); identical specs are rendered once."""
-    spec = _config(chart).to_json(sort_keys=True)
-    with _cache_lock:
-        raw = _cache.get(spec)
-        if raw is not None:
-            _cache.move_to_end(spec)
-    if raw is None:
-        raw = vlc.vegalite_to_svg(spec)
-        with _cache_lock:
-            _cache[spec] = raw
-            while len(_cache) > _CACHE_SIZE:
-                _cache.popitem(last=False)
-    t_id, d_id = f"{chart_id}-title", f"{chart_id}-desc"
-    accessible = (
-        f'<svg role="img" aria-labelledby="{t_id} {d_id}" focusable="false" class="cc-chart"'
-        f' style="max-width:100%;height:auto"'
+def _configure(chart: alt.TopLevelMixin) -> alt.TopLevelMixin:
+    return (
+        chart.configure_axis(labelFont=FONT, titleFont=FONT, labelColor=NHS_TEXT, titleColor=NHS_TEXT)
+        .configure_view(stroke=None)
+        .configure_legend(labelFont=FONT, labelColor=NHS_TEXT)
     )
-    svg = re.sub(r"^\s*<svg", accessible, raw, count=1)
+
+
+def _funnel_spec() -> alt.TopLevelMixin:
+    x = alt.X("denominator:Q", title="Registered patients")
+    limits = alt.Chart(alt.Data(name="limits"))
+    lines = [
+        limits.mark_line(color=NHS_DARK_GREY, strokeDash=dash, strokeWidth=1).encode(
+            x=x, y=alt.Y(f"{col}:Q", title="Rate (%)")
+        )
+        for col, dash in (("lo95", [4, 3]), ("hi95", [4, 3]), ("lo998", [1, 0]), ("hi998", [1, 0]))
+    ]
+    target = alt.Chart(alt.Data(name="target")).mark_rule(color=NHS_BLUE).encode(y="target:Q")
+    dots = (
+        alt.Chart(alt.Data(name="points"))
+        .mark_circle(size=60, opacity=0.9)
+        .encode(
+            x=x,
+            y="rate:Q",
+            color=alt.Color(
+                "outlier:N",
+                scale=alt.Scale(
+                    domain=["within limits", "above 99.8%", "below 99.8%"], range=[NHS_BLUE, NHS_RED, NHS_GREEN]
+                ),
+                legend=alt.Legend(title=None, orient="bottom"),
+            ),
+        )
+    )
+    ring = (
+        alt.Chart(alt.Data(name="highlight"))
+        .mark_point(size=220, color="#000000", strokeWidth=2)
+        .encode(x=x, y="rate:Q")
+    )
+    return _configure(alt.layer(*lines, target, dots, ring).properties(width=560, height=300))
+
+
+def _spc_spec() -> alt.TopLevelMixin:
+    x = alt.X("month:T", title="Month of first diagnosis", axis=alt.Axis(format="%b %Y"))
+    series = alt.Chart(alt.Data(name="series"))
+    line = series.mark_line(color=NHS_DARK_GREY).encode(x=x, y=alt.Y("count:Q", title="New diagnoses"))
+    dots = series.mark_circle(size=50).encode(
+        x=x,
+        y="count:Q",
+        color=alt.Color(
+            "signal:N",
+            scale=alt.Scale(
+                domain=["common cause", "neutral high", "neutral low"], range=[NHS_DARK_GREY, NHS_BLUE, NHS_WARM_YELLOW]
+            ),
+            legend=alt.Legend(title=None, orient="bottom"),
+        ),
+    )
+    rules = alt.Chart(alt.Data(name="rules")).mark_rule(color=NHS_DARK_GREY, strokeDash=[4, 3]).encode(y="v:Q")
+    return _configure(alt.layer(line, rules, dots).properties(width=560, height=260))
+
+
+def _bars_spec(category_title: str, rows: int) -> alt.TopLevelMixin:
+    y = alt.Y("category:N", title=category_title, sort=None)
+    data = alt.Chart(alt.Data(name="bars"))
+    bars = data.mark_bar(color=NHS_BLUE).encode(y=y, x=alt.X("rate:Q", title="Rate (%)"))
+    whiskers = data.mark_rule(color=NHS_TEXT).encode(y=y, x="lo:Q", x2="hi:Q")
+    return _configure(alt.layer(bars, whiskers).properties(width=480, height=max(120, 28 * rows)))
+
+
+@cache
+def _compiled(kind: str, *args) -> dict:
+    """Vega spec of a chart kind, compiled once from its Altair definition."""
+    builders: dict[str, Callable[..., alt.TopLevelMixin]] = {
+        "funnel": _funnel_spec,
+        "spc": _spc_spec,
+        "bars": _bars_spec,
+    }
+    spec = builders[kind](*args).to_dict(validate=False)
+    with _render_lock:
+        return vlc.vegalite_to_vega(spec)
+
+
+def _records(df: pd.DataFrame) -> list[dict]:
+    out = []
+    for row in df.to_dict(orient="records"):
+        clean = {}
+        for k, v in row.items():
+            if isinstance(v, pd.Timestamp | dt.date):
+                clean[k] = pd.Timestamp(v).strftime("%Y-%m-%d")
+            elif isinstance(v, np.generic):
+                clean[k] = v.item()
+            else:
+                clean[k] = v
+        out.append(clean)
+    return out
+
+
+def _render(kind: str, args: tuple, datasets: dict[str, pd.DataFrame]) -> str:
+    spec = copy.deepcopy(_compiled(kind, *args))
+    for entry in spec.get("data", []):
+        if entry.get("name") in datasets:
+            entry["values"] = _records(datasets[entry["name"]])
+    with _render_lock:  # one JavaScript runtime: serialise rather than queue inside it
+        return vlc.vega_to_svg(spec)
+
+
+def _accessible(raw: str, chart_id: str, title: str, description: str) -> Markup:
+    t_id, d_id = f"{chart_id}-title", f"{chart_id}-desc"
+    head = f'<svg role="img" aria-labelledby="{t_id} {d_id}" focusable="false" class="cc-chart" style="max-width:100%;height:auto"'
+    svg = re.sub(r"^\s*<svg", head, raw, count=1)
     svg = re.sub(
         r"(<svg[^>]*>)",
         lambda m: (
@@ -66,76 +157,48 @@ def to_svg(chart: alt.TopLevelMixin, chart_id: str, title: str, description: str
 
 
 def warm_up() -> None:
-    """The first vl-convert call starts its JavaScript engine (~0.5 s); do it at app start, not in a request."""
-    vlc.vegalite_to_svg(alt.Chart(pd.DataFrame({"x": [0]})).mark_point().encode(x="x:Q").to_json())
+    """Compile every chart kind and start vl-convert's JavaScript engine (~1 s) at app start, not in a request."""
+    empty = pd.DataFrame()
+    _render("funnel", (), {"points": empty})
+    _render("spc", (), {"series": empty})
+    for title, rows in (("IMD quintile", 5), ("Ethnic group", 6), ("Ethnic group", 5)):
+        _compiled("bars", title, rows)
 
 
-def funnel(points: pd.DataFrame, limits: pd.DataFrame, target: float, highlight: str | None = None) -> alt.LayerChart:
-    """points: name, denominator, rate (%), outlier (text); limits: denominator, lo95, hi95, lo998, hi998 (%)."""
-    base = alt.Chart(limits)
-    x = alt.X("denominator:Q", title="Registered patients")
-    lines = []
-    for col, dash in (("lo95", [4, 3]), ("hi95", [4, 3]), ("lo998", []), ("hi998", [])):
-        lines.append(base.mark_line(color=NHS_DARK_GREY, strokeDash=dash, strokeWidth=1).encode(x=x, y=f"{col}:Q"))
-    target_rule = alt.Chart(pd.DataFrame({"t": [target]})).mark_rule(color=NHS_BLUE).encode(y="t:Q")
-    pts = points.assign(is_highlight=points["name"].eq(highlight) if highlight else False)
-    dots = (
-        alt.Chart(pts)
-        .mark_circle(size=60, opacity=0.9)
-        .encode(
-            x=x,
-            y=alt.Y("rate:Q", title="Rate (%)"),
-            color=alt.Color(
-                "outlier:N",
-                scale=alt.Scale(
-                    domain=["within limits", "above 99.8%", "below 99.8%"], range=[NHS_BLUE, NHS_RED, NHS_GREEN]
-                ),
-                legend=alt.Legend(title=None, orient="bottom"),
-            ),
-            tooltip=["name:N", "denominator:Q", "rate:Q"],
-        )
+def funnel(
+    chart_id: str,
+    title: str,
+    description: str,
+    points: pd.DataFrame,
+    limits: pd.DataFrame,
+    target: float,
+    highlight: str | None,
+) -> Markup:
+    """points: name, denominator, rate (%), outlier; limits: denominator, lo95, hi95, lo998, hi998 (%)."""
+    ring = points[points["name"] == highlight] if highlight else points.iloc[0:0]
+    raw = _render(
+        "funnel",
+        (),
+        {
+            "points": points[["denominator", "rate", "outlier"]],
+            "limits": limits,
+            "target": pd.DataFrame({"target": [target]}),
+            "highlight": ring[["denominator", "rate"]],
+        },
     )
-    layers = [*lines, target_rule, dots]
-    if highlight:
-        layers.append(
-            alt.Chart(pts[pts["is_highlight"]])
-            .mark_point(size=220, color="#000000", strokeWidth=2)
-            .encode(x=x, y="rate:Q")
-        )
-    return alt.layer(*layers).properties(width=560, height=300)
+    return _accessible(raw, chart_id, title, description)
 
 
-def spc(series: pd.DataFrame, centre: float, lower: float, upper: float) -> alt.LayerChart:
-    """series: month (date), count, signal ('' or a Making Data Count variation label); XmR centre and limits."""
-    x = alt.X("month:T", title="Month of first diagnosis", axis=alt.Axis(format="%b %Y"))
-    line = alt.Chart(series).mark_line(color=NHS_DARK_GREY).encode(x=x, y=alt.Y("count:Q", title="New diagnoses"))
-    dots = (
-        alt.Chart(series.assign(signal=series["signal"].replace("", "common cause")))
-        .mark_circle(size=50)
-        .encode(
-            x=x,
-            y="count:Q",
-            color=alt.Color(
-                "signal:N",
-                scale=alt.Scale(
-                    domain=["common cause", "neutral high", "neutral low"],
-                    range=[NHS_DARK_GREY, NHS_BLUE, NHS_WARM_YELLOW],
-                ),
-                legend=alt.Legend(title=None, orient="bottom"),
-            ),
-        )
-    )
-    rules = (
-        alt.Chart(pd.DataFrame({"v": [centre, lower, upper], "k": ["centre", "lower", "upper"]}))
-        .mark_rule(color=NHS_DARK_GREY, strokeDash=[4, 3])
-        .encode(y="v:Q")
-    )
-    return alt.layer(line, rules, dots).properties(width=560, height=260)
+def spc(
+    chart_id: str, title: str, description: str, series: pd.DataFrame, centre: float, lower: float, upper: float
+) -> Markup:
+    """series: month, count, signal ('' or a Making Data Count variation label)."""
+    data = series.assign(signal=series["signal"].replace("", "common cause"))
+    raw = _render("spc", (), {"series": data, "rules": pd.DataFrame({"v": [centre, lower, upper]})})
+    return _accessible(raw, chart_id, title, description)
 
 
-def bars_with_ci(df: pd.DataFrame, category_title: str) -> alt.LayerChart:
-    """df: category, rate (%), lo, hi (%). Horizontal bars with 95% interval whiskers."""
-    y = alt.Y("category:N", title=category_title, sort=None)
-    bars = alt.Chart(df).mark_bar(color=NHS_BLUE).encode(y=y, x=alt.X("rate:Q", title="Rate (%)"))
-    whiskers = alt.Chart(df).mark_rule(color="#212b32").encode(y=y, x="lo:Q", x2="hi:Q")
-    return alt.layer(bars, whiskers).properties(width=480, height=max(120, 28 * len(df)))
+def bars_with_ci(chart_id: str, title: str, description: str, df: pd.DataFrame, category_title: str) -> Markup:
+    """df: category, rate, lo, hi (%): horizontal bars with 95% interval whiskers."""
+    raw = _render("bars", (category_title, len(df)), {"bars": df[["category", "rate", "lo", "hi"]]})
+    return _accessible(raw, chart_id, title, description)

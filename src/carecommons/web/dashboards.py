@@ -192,7 +192,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: s
 
 
 def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, reg: Register) -> list[dict]:
-    p = aggs.practices[aggs.practices["practice_id"].isin(ids)][["practice_id", clevel.value]]
+    p = aggs.practices[aggs.practices["practice_id"].isin(ids)][list(dict.fromkeys(["practice_id", clevel.value]))]
     den = aggs.population.merge(p, on="practice_id").groupby(clevel.value)["denominator"].sum()
     r = aggs.registers[aggs.registers["register_id"] == reg.id].merge(p, on="practice_id")
     num = r.groupby(clevel.value)["numerator"].sum()
@@ -273,13 +273,16 @@ def _funnel(aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Inde
         {"denominator": grid, "lo95": 100 * lim["lower_95"], "hi95": 100 * lim["upper_95"],
          "lo998": 100 * lim["lower_99_8"], "hi998": 100 * lim["upper_99_8"]}
     )  # fmt: skip
-    svg = charts.to_svg(
-        charts.funnel(points, limits, 100 * target, highlight),
+    svg = charts.funnel(
         "funnel",
         title,
         f"Each dot is a practice: registered patients across, {reg.label.lower()} prevalence up. "
         f"The line at {100 * target:.1f}% is the average of these practices; dashed lines are 95% and solid lines 99.8% limits. "
         f"{int((outlier != 'within limits').sum())} of {len(points)} practices lie outside the 99.8% limits.",
+        points,
+        limits,
+        100 * target,
+        highlight,
     )
     by_name = dict(zip(points["name"], points["outlier"], strict=True))
     rows = []
@@ -323,13 +326,15 @@ def _spc(aggs: PracticeAggregates, ids: pd.Index, reg: Register) -> Figure:
     signals = ["" if v == "common cause" else v for v in chart["variation"]]
     series = pd.DataFrame({"month": df["month"], "count": values, "signal": signals})
     n_signals = sum(1 for v in signals if v)
-    svg = charts.spc(series, centre, max(lower, 0.0), upper)
-    svg = charts.to_svg(
-        svg,
+    svg = charts.spc(
         "spc",
         title,
         f"Monthly count of first {reg.label.lower()} diagnoses over {len(values)} months; average {centre:.1f} a month, "
         f"process limits {max(lower, 0):.1f} to {upper:.1f}. {n_signals} month(s) show special-cause variation.",
+        series,
+        centre,
+        max(lower, 0.0),
+        upper,
     )
     rows = [
         [m.strftime("%b %Y"), fmt_count(c), s or "common cause"]
@@ -376,12 +381,13 @@ def _breakdown(aggs: PracticeAggregates, ids: pd.Index, reg: Register, column: s
     summary = _inequality_summary(df, column)
     if summary:
         note = f"{note} {summary}"
-    svg = charts.to_svg(
-        charts.bars_with_ci(pdf, label),
+    svg = charts.bars_with_ci(
         fig_id,
         title,
         f"Crude {reg.label.lower()} prevalence for {len(pdf)} groups; highest in {top['category']} at {top['rate']:.1f}%. "
         "Rates are not age-standardised, so part of the difference between groups can be age. " + summary,
+        pdf,
+        label,
     )
     return Figure(fig_id, title, svg, columns, rows, note)
 
@@ -393,7 +399,7 @@ def _inequality_summary(df: pd.DataFrame, column: str) -> str:
     nums = ok["numerator"].astype(float).to_numpy()
     dens = ok["denominator"].astype(float).to_numpy()
     if column == "imd_quintile":
-        if len(ok) < 3:
+        if len(ok) < 3 or nums.sum() == 0:
             return ""
         res = inequality.sii(100 * nums / dens, dens, simulations=2000)
         return (
