@@ -41,3 +41,8 @@ app.command("dq")(ingest_cmd.dq_command)
 from carecommons.cli import risk_cmd  # noqa: E402
 
 app.add_typer(risk_cmd.risk_app, name="risk")
+
+from carecommons.cli import web_cmd  # noqa: E402
+
+app.command("serve")(web_cmd.serve_command)
+app.add_typer(web_cmd.web_app, name="web")
