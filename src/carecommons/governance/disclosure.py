@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from scipy.linalg import null_space
+from threadpoolctl import threadpool_limits
 
 from carecommons.core.errors import InvalidInput
 
@@ -168,22 +168,41 @@ def derivable_cells(rels: list[Relation], suppressed: set[int], max_component: i
     cells: those with a zero component in every null-space vector of the relations restricted to hidden cells.
     Components larger than max_component are checked by repeated single-relation solving only."""
     out: set[int] = set()
-    for cells, crels in _components(rels, suppressed):
-        if len(cells) > max_component:
-            out |= _peel(crels, set(cells))
-            continue
-        col = {c: j for j, c in enumerate(cells)}
-        m = np.zeros((len(crels), len(cells)))
-        for r, rel in enumerate(crels):
-            if rel.total in col:
-                m[r, col[rel.total]] += 1.0
-            for p in rel.parts:
-                if p in col:
-                    m[r, col[p]] -= 1.0
-        basis = null_space(m) if len(crels) else np.eye(len(cells))
-        norms = np.linalg.norm(basis, axis=1) if basis.size else np.zeros(len(cells))
-        out |= {c for c, n in zip(cells, norms, strict=True) if n < 1e-9}
+    # Many small SVDs: one BLAS thread each is far faster than letting every call spin up a pool.
+    with threadpool_limits(limits=1, user_api="blas"):
+        for cells, crels in _components(rels, suppressed):
+            out |= _component_pinned(cells, crels, max_component)
     return out
+
+
+def _component_pinned(cells: list[int], crels: list[Relation], max_component: int) -> set[int]:
+    """Pinned cells of one group of linked hidden cells (exactly by SVD, or by peeling when very large)."""
+    if len(cells) > max_component:
+        return _peel(crels, set(cells))
+    col = {c: j for j, c in enumerate(cells)}
+    m = np.zeros((len(crels), len(cells)))
+    for r, rel in enumerate(crels):
+        if rel.total in col:
+            m[r, col[rel.total]] += 1.0
+        for p in rel.parts:
+            if p in col:
+                m[r, col[p]] -= 1.0
+    return {cells[j] for j in _pinned_columns(m)}
+
+
+def _pinned_columns(m: np.ndarray) -> list[int]:
+    """Columns j with e_j in the row space of m: the cells a linear combination of relations isolates.
+
+    Economy SVD: the right singular vectors with non-zero singular values span the row space; e_j lies in it
+    exactly when its projection keeps unit length.
+    """
+    if m.shape[0] == 0:
+        return list(range(m.shape[1]))
+    _u, sv, vh = np.linalg.svd(m, full_matrices=False)
+    tol = max(m.shape) * np.finfo(float).eps * (sv[0] if sv.size else 0.0)
+    basis = vh[sv > tol]
+    projected = (basis**2).sum(axis=0) if basis.size else np.zeros(m.shape[1])
+    return [j for j, p in enumerate(projected) if p > 1 - 1e-8]
 
 
 def _peel(rels: list[Relation], hidden: set[int]) -> set[int]:
