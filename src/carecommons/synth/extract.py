@@ -21,6 +21,7 @@ from carecommons.synth.codes import codebook
 from carecommons.synth.nhs import corrupt_check_digit
 from carecommons.synth.people import People, to_days
 from carecommons.synth.writers import (
+    NO_DATE,
     Written,
     days_to_date,
     int_str,
@@ -227,7 +228,7 @@ def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev,
             '"}],"name":[{"family":"', pa.array(people.family, type=pa.string()),
             '","given":["', pa.array(people.given, type=pa.string()),
             '"]}],"gender":"', gender, '","birthDate":"', dob, '"',
-            optional(people.dod >= 0, [',"deceasedDateTime":"', dod, '"']),
+            optional(people.dod != NO_DATE, [',"deceasedDateTime":"', dod, '"']),
             ',"address":[{"postalCode":"', pa.array(people.postcode, type=pa.string()),
             f'"}}],"generalPractitioner":[{ods}],"extension":[{{"url":"{C.LSOA_EXT}","valueString":"',
             pa.array(people.lsoa, type=pa.string()), '"}',
@@ -237,7 +238,7 @@ def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev,
         ]
     )  # fmt: skip
     out.append(write_ndjson(base / "fhir/Patient.ndjson", "fhir/Patient.ndjson", patient))
-    ended = people.reg_end >= 0
+    ended = people.reg_end != NO_DATE
     episode = join(
         [
             '{"resourceType":"EpisodeOfCare","id":"reg-', pid_s, '","status":"',

@@ -24,7 +24,7 @@ from carecommons.synth.clinical import Clinical
 from carecommons.synth.codes import codebook
 from carecommons.synth.names import NICKNAMES, POOLS_FAMILY, POOLS_FEMALE, POOLS_MALE
 from carecommons.synth.people import EPOCH, People, to_days
-from carecommons.synth.writers import Written, write_bytes
+from carecommons.synth.writers import NO_DATE, Written, write_bytes
 
 
 @dataclass(frozen=True)
@@ -61,7 +61,7 @@ def select_candidates(people: People, clin: Clinical, borough: str, icb: str, ex
     adult = people.age >= 18
     sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
     p_social = adult * (
-        0.004 + 0.10 * sig((age - 82) / 6) + 0.5 * clin.care_home + 0.3 * clin.housebound + 0.3 * reg["LD"]
+        0.012 + 0.10 * sig((age - 82) / 6) + 0.5 * clin.care_home + 0.3 * clin.housebound + 0.3 * reg["LD"]
         + 0.15 * reg["DEM"] + 0.05 * reg["MH"]
     )  # fmt: skip
     serious = reg["HF"] | reg["COPD"] | reg["STIA"] | reg["AF"] | reg["CKD"]
@@ -82,7 +82,7 @@ def select_candidates(people: People, clin: Clinical, borough: str, icb: str, ex
             "borough": borough,
             "icb": icb,
             "end": people.window_end[sel],
-            "dead": people.dod[sel] >= 0,
+            "dead": people.dod[sel] != NO_DATE,
             "care_home": clin.care_home[sel],
             "social": social[sel],
             "hospital": hosp[sel],

@@ -17,6 +17,7 @@ from carecommons.synth.ethnicity import GROUP6_OF_16, borough_shares, ethnicity_
 from carecommons.synth.names import draw_names
 from carecommons.synth.nhs import nhs_numbers
 from carecommons.synth.plan import AGES, PracticeSpec, lsoa_weights
+from carecommons.synth.writers import NO_DATE
 
 EPOCH = dt.date(1970, 1, 1)
 _INWARD_LETTERS = np.array(list("ABDEFGHJLNPQRSTUWXYZ"))  # letters used in the inward part of UK postcodes
@@ -50,8 +51,8 @@ class People:
     eth16: np.ndarray  # int8 0..15
     eth_code: np.ndarray  # int64 SNOMED CT
     reg_start: np.ndarray  # int32 days
-    reg_end: np.ndarray  # int32 days, -1 = still registered
-    dod: np.ndarray  # int32 days, -1 = alive
+    reg_end: np.ndarray  # int32 days, NO_DATE = still registered
+    dod: np.ndarray  # int32 days, NO_DATE = alive
 
     def __len__(self) -> int:
         return len(self.patient_id)
@@ -59,7 +60,7 @@ class People:
     @property
     def window_end(self) -> np.ndarray:
         """Last day the practice could record anything for each patient."""
-        return np.where(self.reg_end >= 0, self.reg_end, self._extract)
+        return np.where(self.reg_end != NO_DATE, self.reg_end, self._extract)
 
     _extract: int = 0
 
@@ -102,9 +103,9 @@ def make_people(spec: PracticeSpec, seed: int, extract: dt.date, rng: np.random.
     left = ~dead & (rng.random(n) < p_left)
     ended = dead | left
     earliest_end = np.maximum(start + 30, e - 3 * 365)
-    end = np.where(ended, earliest_end + (rng.random(n) * np.maximum(e - earliest_end, 1)).astype(np.int32), -1)
-    end = np.where(ended, np.minimum(end, e - 1), -1).astype(np.int32)
-    dod = np.where(dead, end, -1).astype(np.int32)
+    end = earliest_end + (rng.random(n) * np.maximum(e - earliest_end, 1)).astype(np.int32)
+    end = np.where(ended, np.minimum(end, e - 1), NO_DATE).astype(np.int32)
+    dod = np.where(dead, end, NO_DATE).astype(np.int32)
     first_index = spec.first_patient
     people = People(
         patient_id=np.arange(first_index + 1, first_index + n + 1, dtype=np.int64),

@@ -25,7 +25,14 @@ import pandas as pd
 from carecommons.core.errors import InvalidInput
 from carecommons.reference.organisations import REF_DIR, borough_lsoas, london_practices
 from carecommons.synth.codes import Register, codebook
-from carecommons.synth.config import LONDON_PATIENTS, MAX_PATIENTS, MIN_PATIENTS_PER_PRACTICE
+from carecommons.synth.config import (
+    DEATH_LOG_HAZARD,
+    LEFT_RATE_BASE,
+    LEFT_RATE_YOUNG_ADULT,
+    LONDON_PATIENTS,
+    MAX_PATIENTS,
+    MIN_PATIENTS_PER_PRACTICE,
+)
 
 MAX_AGE = 104
 AGES = np.arange(MAX_AGE + 1)
@@ -42,6 +49,15 @@ def age_risk(reg: Register, ages: np.ndarray) -> np.ndarray:
     else:
         r = 1.0 / (1.0 + np.exp(-(ages - reg.age_mid) / reg.age_width))
     return np.where(ages >= reg.min_age, r, 0.0)
+
+
+def current_share(ages: np.ndarray) -> np.ndarray:
+    """Expected share of records of each age still registered and alive on the extract date (people.py draws
+    deaths and leavers with these rates); normalisers use it so prevalence matches among current patients."""
+    a, b = DEATH_LOG_HAZARD
+    alive = np.exp(-3.0 * np.exp(a + b * ages.astype(np.float64)))
+    stay = 1.0 - np.where((ages >= 18) & (ages <= 35), LEFT_RATE_YOUNG_ADULT, LEFT_RATE_BASE)
+    return alive * stay
 
 
 def obesity_age_risk(ages: np.ndarray) -> np.ndarray:
@@ -254,6 +270,7 @@ def _normalisers(
 ) -> dict[str, dict[str, float]]:
     """Z[b,R] = E[g(d) r(a) | eligible] over the borough's planned patients (age and IMD independent per practice)."""
     regs = codebook().registers
+    survive = current_share(AGES)
     num: dict[tuple[str, str], float] = {}
     den: dict[tuple[str, str], float] = {}
     for s in specs:
@@ -264,9 +281,10 @@ def _normalisers(
         risks["OB"] = (obesity_age_risk(AGES), 18)
         for group, (risk, min_age) in risks.items():
             g = gradient.get(group, np.ones(10))
-            eligible = s.age_pmf * (AGES >= min_age)
+            current = s.age_pmf * survive
+            eligible = current * (AGES >= min_age)
             key = (s.borough, group)
-            num[key] = num.get(key, 0.0) + s.n_patients * float((s.age_pmf * risk).sum() * (imd_pmf * g).sum())
+            num[key] = num.get(key, 0.0) + s.n_patients * float((current * risk).sum() * (imd_pmf * g).sum())
             den[key] = den.get(key, 0.0) + s.n_patients * float(eligible.sum())
     out: dict[str, dict[str, float]] = {}
     for (b, group), v in num.items():

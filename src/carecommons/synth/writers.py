@@ -19,6 +19,9 @@ import pyarrow.csv as pacsv
 
 Part = str | pa.Array
 
+#: Sentinel for a missing date in int32 day arrays (dates before 1970 are negative, so -1 cannot be used).
+NO_DATE = np.iinfo(np.int32).min
+
 
 @dataclass(frozen=True)
 class Written:
@@ -30,9 +33,9 @@ class Written:
 
 
 def days_to_date(days: np.ndarray) -> pa.Array:
-    """int32 days since 1970-01-01 (-1 = missing) -> date32 with nulls."""
+    """int32 days since 1970-01-01 (NO_DATE = missing) -> date32 with nulls."""
     d = np.asarray(days, dtype=np.int32)
-    return pa.array(d, mask=d < 0).cast(pa.date32())
+    return pa.array(d, mask=d == NO_DATE).cast(pa.date32())
 
 
 def int_str(values: np.ndarray, missing: np.ndarray | None = None) -> pa.Array:
