@@ -137,3 +137,59 @@ def build_store(con: duckdb.DuckDBPyConnection, with_person_index: bool = True) 
     if with_person_index:
         con.execute("CREATE TABLE person_index (person_id BIGINT, feed VARCHAR, record_id VARCHAR, patient_id BIGINT)")
         con.executemany("INSERT INTO person_index VALUES (?, ?, ?, ?)", PERSON_INDEX)
+
+
+@dataclass(frozen=True)
+class CareWebEnv:
+    """A record store with names and linked hospital/social-care rows, plus governance's demo seed over it."""
+
+    store: str
+    url: str
+    password: str
+    users: dict[str, tuple[str, str | None]]
+    patient_id: int | None
+
+
+def make_care_web_env(root) -> CareWebEnv:
+    """Used by tests/web/test_care_*.py (TestClient and Playwright): P1 is the busiest practice, so the
+    demo GP, practice manager and MDT caseload are all at P1; the demo patient is one of P1's oldest."""
+    from pathlib import Path
+
+    from carecommons.governance.seed import DEMO_PASSWORD, seed_demo
+    from carecommons.store.migrate import upgrade
+    from carecommons.store.operational import make_engine, make_sessionmaker
+
+    root = Path(root)
+    store = root / "care-store.duckdb"
+    con = duckdb.connect(str(store))
+    try:
+        build_store(con)
+    finally:
+        con.close()
+    url = f"sqlite:///{root / 'care-operational.sqlite'}"
+    upgrade(url)
+    engine = make_engine(url)
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        with make_sessionmaker(engine)() as session:
+            seed = seed_demo(session, con)
+            # One trust shares discharges with the borough's services; RRV has no agreement (withheld on the page).
+            import datetime as _dt
+
+            from carecommons.governance import agreements, orgs
+            from carecommons.governance.agreements import Flow
+            from carecommons.governance.purposes import Purpose
+
+            orgs.upsert(session, "RAL", "Royal Free London NHS Foundation Trust", "trust", "london")
+            orgs.upsert(session, "RRV", "University College London Hospitals", "trust", "london")
+            session.commit()
+            agreements.add_agreement(
+                session, "Royal Free discharges", "RAL", "borough:Barnet", [Purpose.DIRECT_CARE],
+                [Flow.HOSPITAL_TO_DIRECT_CARE], _dt.date(2020, 1, 1),
+            )  # fmt: skip
+    finally:
+        con.close()
+        engine.dispose()
+    return CareWebEnv(
+        str(store), url, DEMO_PASSWORD, {u.username: (u.role, u.org_id) for u in seed.users}, seed.patient_id
+    )
