@@ -29,7 +29,7 @@ NHS_BLUE = "#005eb8"
 NHS_DARK_GREY = "#4c6272"
 NHS_RED = "#d5281b"
 NHS_GREEN = "#007f3b"
-NHS_WARM_YELLOW = "#ffb81c"
+NHS_PURPLE = "#330072"
 NHS_TEXT = "#212b32"
 FONT = "Arial, sans-serif"
 
@@ -87,7 +87,7 @@ def _spc_spec() -> alt.TopLevelMixin:
         color=alt.Color(
             "signal:N",
             scale=alt.Scale(
-                domain=["common cause", "neutral high", "neutral low"], range=[NHS_DARK_GREY, NHS_BLUE, NHS_WARM_YELLOW]
+                domain=["common cause", "neutral high", "neutral low"], range=[NHS_DARK_GREY, NHS_BLUE, NHS_PURPLE]
             ),
             legend=alt.Legend(title=None, orient="bottom"),
         ),
