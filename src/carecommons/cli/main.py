@@ -38,6 +38,10 @@ app.command("ingest")(ingest_cmd.ingest_command)
 app.command("quarantine")(ingest_cmd.quarantine_command)
 app.command("dq")(ingest_cmd.dq_command)
 
+from carecommons.cli import synth_cmd  # noqa: E402
+
+app.command("synth")(synth_cmd.synth_command)
+
 from carecommons.cli import risk_cmd  # noqa: E402
 
 app.add_typer(risk_cmd.risk_app, name="risk")
