@@ -1,0 +1,307 @@
+"""`carecommons run`: compute the library over the record store into versioned results tables.
+
+One run = one compiled query over the store (engine.compiler) for all definitions and all index dates, then
+three writes in the DuckDB store:
+
+* ``results_population``: who was in the population at each index date, with the practice and the
+  demographic breakdown values (the denominator of every register);
+* ``results_patient``: per patient, definition and index date, the den/num/exc flags and value, for every
+  patient in a denominator or numerator (direct care reads these, through governance);
+* ``results_aggregate``: counts per organisation level and breakdown for every definition. This table is
+  internal and unsuppressed: it never leaves the platform except through engine.results.aggregates, which
+  recomputes with opt-outs applied and passes governance.disclosure.publish.
+
+Rows carry the definition version and the data snapshot id, so a figure can always be traced to the rule and
+the data it came from; re-running the same snapshot replaces the same rows instead of duplicating them.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import tempfile
+import time
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+
+from carecommons.core.errors import InvalidInput
+from carecommons.core.orgs import OrgLevel
+from carecommons.definitions.definition import Kind
+from carecommons.definitions.library import Library
+from carecommons.definitions.overrides import OrgChain
+from carecommons.definitions.plan import Planned
+from carecommons.engine import backends
+from carecommons.engine.compiler import compile_plan
+
+WIDE = "cc_wide"
+BACKENDS = ("duckdb", "spark")
+
+RESULTS_DDL = (
+    """CREATE TABLE IF NOT EXISTS results_runs (
+  run_id VARCHAR NOT NULL, snapshot_id VARCHAR NOT NULL, backend VARCHAR NOT NULL,
+  started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, index_dates VARCHAR NOT NULL,
+  definitions VARCHAR NOT NULL, seconds DOUBLE, population_rows BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS results_population (
+  snapshot_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, index_date DATE NOT NULL, patient_id BIGINT NOT NULL,
+  practice_id VARCHAR NOT NULL, age INTEGER, age_band VARCHAR, sex VARCHAR, ethnicity_6 VARCHAR,
+  imd_quintile TINYINT)""",
+    """CREATE TABLE IF NOT EXISTS results_patient (
+  definition_id VARCHAR NOT NULL, definition_version VARCHAR NOT NULL, snapshot_id VARCHAR NOT NULL,
+  run_id VARCHAR NOT NULL, index_date DATE NOT NULL, patient_id BIGINT NOT NULL, practice_id VARCHAR NOT NULL,
+  den BOOLEAN NOT NULL, num BOOLEAN NOT NULL, exc BOOLEAN NOT NULL, value DOUBLE)""",
+    """CREATE TABLE IF NOT EXISTS results_aggregate (
+  definition_id VARCHAR NOT NULL, definition_version VARCHAR NOT NULL, snapshot_id VARCHAR NOT NULL,
+  run_id VARCHAR NOT NULL, index_date DATE NOT NULL, level VARCHAR NOT NULL, org_id VARCHAR NOT NULL,
+  breakdown VARCHAR, breakdown_value VARCHAR, denominator BIGINT NOT NULL, numerator BIGINT NOT NULL,
+  exclusions BIGINT NOT NULL)""",
+)
+
+#: Demographic breakdowns of results_aggregate (None = all patients).
+BREAKDOWNS: tuple[str | None, ...] = (None, "age_band", "sex", "ethnicity_6", "imd_quintile")
+ORG_COLUMNS = ("practice_id", "pcn_id", "borough", "icb")
+
+
+@dataclass(frozen=True)
+class RunSummary:
+    run_id: str
+    snapshot_id: str
+    backend: str
+    index_dates: list[dt.date]
+    definitions: dict[str, str]  # id -> version
+    population_rows: int
+    patient_rows: int
+    aggregate_rows: int
+    seconds: float
+    timings: dict[str, float] = field(default_factory=dict)
+
+
+def create_results_tables(con: duckdb.DuckDBPyConnection) -> None:
+    for ddl in RESULTS_DDL:
+        con.execute(ddl)
+
+
+def snapshot_id(con: duckdb.DuckDBPyConnection) -> str:
+    """A stable id of the data a run reads: the committed loads (ingest's manifest), else table fingerprints.
+
+    Two runs over the same loads share a snapshot id, so their results replace each other; any new load
+    changes it, so older results stay queryable next to newer ones.
+    """
+    h = hashlib.sha256()
+    rows = con.execute(
+        "SELECT load_id, source_file, sha256 FROM load_manifest WHERE status = 'committed' ORDER BY 1, 2"
+    ).fetchall()
+    if rows:
+        for r in rows:
+            h.update("|".join(map(str, r)).encode())
+    else:
+        for t in ("patients", "registrations", "events", "medications", "vaccinations"):
+            n, mx = con.execute(f"SELECT COUNT(*), MAX(patient_id) FROM {t}").fetchone()
+            h.update(f"{t}:{n}:{mx}".encode())
+    return h.hexdigest()[:16]
+
+
+def practice_chains(con: duckdb.DuckDBPyConnection) -> list[OrgChain]:
+    return [
+        OrgChain(practice_id=p, pcn_id=n, borough=b, icb=i)
+        for p, n, b, i in con.execute("SELECT practice_id, pcn_id, borough, icb FROM practices ORDER BY 1").fetchall()
+    ]
+
+
+def _age_band_sql(col: str) -> str:
+    """Five-year bands to 90+ (the European Standard Population bands the stats layer standardises with)."""
+    return (
+        f"CASE WHEN {col} >= 90 THEN '90+' ELSE "
+        f"lpad(CAST(({col} // 5) * 5 AS VARCHAR), 2, '0') || '-' || lpad(CAST(({col} // 5) * 5 + 4 AS VARCHAR), 2, '0') END"
+    )
+
+
+def _materialise(
+    con: duckdb.DuckDBPyConnection, library: Library, plan: list[Planned], dates: list[dt.date], backend: str
+) -> int:
+    if backend == "duckdb":
+        return backends.duckdb_materialise(con, compile_plan(plan, library.codes(), dates, "duckdb"), WIDE)
+    from carecommons.engine.spark import ENGINE_TABLES, register_from_duckdb, session
+
+    spark = session()
+    with tempfile.TemporaryDirectory(prefix="cc-spark-") as tmp:
+        register_from_duckdb(spark, con, Path(tmp), ENGINE_TABLES)
+        compiled = compile_plan(plan, library.codes(), dates, "spark")
+        arrow = backends.spark_dataframe(spark, compiled).toArrow()  # noqa: F841 - read by DuckDB below
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {WIDE} AS SELECT * FROM arrow")
+    return con.execute(f"SELECT COUNT(*) FROM {WIDE}").fetchone()[0]
+
+
+def _write_population(con, snap: str, run_id: str, dates: list[dt.date]) -> int:
+    con.execute(
+        "DELETE FROM results_population WHERE snapshot_id = ? AND index_date IN (SELECT UNNEST(?::DATE[]))",
+        [snap, dates],
+    )
+    con.execute(
+        f"""INSERT INTO results_population SELECT ?, ?, index_date, patient_id, practice_id, age,
+        {_age_band_sql("age")}, sex, ethnicity_6, CAST((imd_decile + 1) // 2 AS TINYINT) FROM {WIDE}""",
+        [snap, run_id],
+    )
+    return con.execute(f"SELECT COUNT(*) FROM {WIDE}").fetchone()[0]
+
+
+def _write_patient(con, snap: str, run_id: str, plan: list[Planned], dates: list[dt.date]) -> int:
+    ids = [p.definition_id for p in plan]
+    con.execute(
+        "DELETE FROM results_patient WHERE snapshot_id = ? AND definition_id IN (SELECT UNNEST(?::VARCHAR[])) "
+        "AND index_date IN (SELECT UNNEST(?::DATE[]))",
+        [snap, ids, dates],
+    )
+    total = 0
+    for p in plan:
+        c = p.column
+        keep = f"{c}_num = 1" if p.kind == Kind.REGISTER else f"({c}_den = 1 OR {c}_num = 1)"
+        if p.kind == Kind.VARIABLE:
+            keep = f"({c}_value IS NOT NULL)"
+        con.execute(
+            f"""INSERT INTO results_patient SELECT ?, ?, ?, ?, index_date, patient_id, practice_id,
+            {c}_den = 1, {c}_num = 1, {c}_exc = 1, {c}_value FROM {WIDE} WHERE {keep}""",
+            [p.definition_id, p.version, snap, run_id],
+        )
+    total = con.execute("SELECT COUNT(*) FROM results_patient WHERE run_id = ?", [run_id]).fetchone()[0]
+    return total
+
+
+def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], dates: list[dt.date]) -> int:
+    """All levels x breakdowns in one GROUPING SETS pass over the wide table, then unpivoted per definition."""
+    ids = [p.definition_id for p in plan]
+    con.execute(
+        "DELETE FROM results_aggregate WHERE snapshot_id = ? AND definition_id IN (SELECT UNNEST(?::VARCHAR[])) "
+        "AND index_date IN (SELECT UNNEST(?::DATE[]))",
+        [snap, ids, dates],
+    )
+    sets = []
+    for level in (*ORG_COLUMNS, None):
+        for b in BREAKDOWNS:
+            cols = ["index_date"] + ([level] if level else []) + ([b] if b else [])
+            sets.append("(" + ", ".join(cols) + ")")
+    sums = ", ".join(
+        f"SUM({p.column}_den) AS {p.column}_den, SUM({p.column}_num) AS {p.column}_num, "
+        f"SUM({p.column}_exc) AS {p.column}_exc"
+        for p in plan
+    )
+    level_case = (
+        "CASE WHEN GROUPING(practice_id) = 0 THEN 'practice_id' WHEN GROUPING(pcn_id) = 0 THEN 'pcn_id' "
+        "WHEN GROUPING(borough) = 0 THEN 'borough' WHEN GROUPING(icb) = 0 THEN 'icb' ELSE 'london' END"
+    )
+    org_case = "COALESCE(practice_id, pcn_id, borough, icb, 'London')"
+    bd_case = " ".join(f"WHEN GROUPING({b}) = 0 THEN '{b}'" for b in BREAKDOWNS if b)
+    bd_value = " ".join(f"WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)" for b in BREAKDOWNS if b)
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cc_agg AS
+        SELECT index_date, {level_case} AS level, {org_case} AS org_id,
+               CASE {bd_case} END AS breakdown, CASE {bd_value} END AS breakdown_value, {sums}
+        FROM (SELECT w.*, pr.pcn_id, pr.borough, pr.icb, {_age_band_sql("w.age")} AS age_band,
+                     CAST((w.imd_decile + 1) // 2 AS TINYINT) AS imd_quintile
+              FROM {WIDE} AS w JOIN practices AS pr ON pr.practice_id = w.practice_id) AS x
+        GROUP BY GROUPING SETS ({", ".join(sets)})"""
+    )
+    for p in plan:
+        c = p.column
+        con.execute(
+            f"""INSERT INTO results_aggregate SELECT ?, ?, ?, ?, index_date, level, org_id, breakdown,
+            breakdown_value, {c}_den, {c}_num, {c}_exc FROM cc_agg""",
+            [p.definition_id, p.version, snap, run_id],
+        )
+    return con.execute("SELECT COUNT(*) FROM results_aggregate WHERE run_id = ?", [run_id]).fetchone()[0]
+
+
+def run(
+    con: duckdb.DuckDBPyConnection,
+    library: Library,
+    index_dates: list[dt.date],
+    backend: str = "duckdb",
+    progress: bool = True,
+    definition_ids: Iterable[str] | None = None,
+) -> RunSummary:
+    """Evaluate the library (with local overrides) at every index date and write the results tables."""
+    if backend not in BACKENDS:
+        raise InvalidInput("backend", f"{backend!r} is not supported", f"use one of {', '.join(BACKENDS)}")
+    if not index_dates:
+        raise InvalidInput("index dates", "none given", "give at least one, e.g. --index-date 2025-03-31")
+    dates = sorted(set(index_dates))
+    started = time.perf_counter()
+    started_at = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+    run_id = uuid.uuid4().hex[:12]
+    timings: dict[str, float] = {}
+    create_results_tables(con)
+    snap = snapshot_id(con)
+    plan = library.plan(practice_chains(con), definition_ids)
+    if not plan:
+        raise InvalidInput("definitions", "nothing to run", "check the definition ids")
+
+    steps = [
+        ("evaluate definitions", lambda: _materialise(con, library, plan, dates, backend)),
+        ("write population", lambda: _write_population(con, snap, run_id, dates)),
+        ("write patient results", lambda: _write_patient(con, snap, run_id, plan, dates)),
+        ("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, dates)),
+    ]
+    counts: dict[str, int] = {}
+    with _progress(progress) as bar:
+        task = bar.add_task("carecommons run", total=len(steps)) if bar else None
+        for name, step in steps:
+            if bar:
+                bar.update(task, description=name)
+            t0 = time.perf_counter()
+            counts[name] = step()
+            timings[name] = time.perf_counter() - t0
+            if bar:
+                bar.advance(task)
+    seconds = time.perf_counter() - started
+    versions = {p.definition_id: p.version for p in plan}
+    con.execute(
+        "INSERT INTO results_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run_id,
+            snap,
+            backend,
+            started_at,
+            dt.datetime.now(dt.UTC).replace(tzinfo=None),
+            json.dumps([d.isoformat() for d in dates]),
+            json.dumps(versions),
+            seconds,
+            counts["evaluate definitions"],
+        ],
+    )
+    con.execute(f"DROP TABLE IF EXISTS {WIDE}")
+    con.execute("DROP TABLE IF EXISTS cc_agg")
+    return RunSummary(
+        run_id=run_id,
+        snapshot_id=snap,
+        backend=backend,
+        index_dates=dates,
+        definitions=versions,
+        population_rows=counts["evaluate definitions"],
+        patient_rows=counts["write patient results"],
+        aggregate_rows=counts["write aggregates"],
+        seconds=seconds,
+        timings=timings,
+    )
+
+
+class _NoBar:
+    def __enter__(self):
+        return None
+
+    def __exit__(self, *exc):
+        return False
+
+
+def _progress(enabled: bool):
+    if not enabled:
+        return _NoBar()
+    from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+
+    return Progress(TextColumn("{task.description}"), BarColumn(), TimeElapsedColumn())
+
+
+__all__ = ["RunSummary", "run", "snapshot_id", "create_results_tables", "OrgLevel"]
