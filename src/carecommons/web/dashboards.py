@@ -308,7 +308,7 @@ def _spc(aggs: PracticeAggregates, ids: pd.Index, reg: Register) -> Figure:
         inc.assign(month=pd.to_datetime(inc["month"])).groupby("month")["count"].sum().reindex(months, fill_value=0)
     )
     df = publish(pd.DataFrame({"month": months, "count": counts.to_numpy()}), ["count"])
-    title = f"New {reg.label.lower()} diagnoses per month (SPC c-chart)"
+    title = f"New {reg.label.lower()} diagnoses per month (SPC XmR chart)"
     columns = ["Month", "New diagnoses", "Signal"]
     if df["count"].isna().any():
         rows = [[m.strftime("%b %Y"), fmt_count(c), ""] for m, c in zip(df["month"], df["count"], strict=True)]

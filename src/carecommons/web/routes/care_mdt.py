@@ -176,7 +176,7 @@ def task_detail(request: Request, task_id: int, requester: Requester = Depends(p
     return _task_page(request, requester, task_id)
 
 
-async def _task_write(request: Request, requester: Requester, task_id: int, action) -> Response:
+async def _task_write(request: Request, requester: Requester, task_id: int, action, done_url: str = "") -> Response:
     form = await request.form()
     version = int(str(form.get("version", "0")) or 0)
     with op_session(request) as session:
@@ -188,7 +188,7 @@ async def _task_write(request: Request, requester: Requester, task_id: int, acti
         except InvalidInput as err:
             session.rollback()
             return _task_page(request, requester, task_id, {err.input_name: f"{err.problem}. {err.fix}"}, 400)
-    return RedirectResponse(f"/care/tasks/{task_id}", status_code=303)
+    return RedirectResponse(done_url or f"/care/tasks/{task_id}", status_code=303)
 
 
 @router.post("/care/tasks/{task_id}/status")
@@ -217,6 +217,7 @@ async def task_handover(request: Request, task_id: int, requester: Requester = D
             to_org_id=str(f.get("to_org_id", "")).strip() or None,
             note=str(f.get("note", "")),
         ),
+        done_url=f"/care/tasks?handed_over={task_id}",  # it has left your hands: back to your list
     )
 
 

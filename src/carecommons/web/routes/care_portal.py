@@ -85,13 +85,17 @@ async def portal_set_choice(request: Request, patient_id: int, requester: Reques
     kind = str(form.get("kind", ""))
     choice = str(form.get("choice", ""))
     if choice not in ("out", "in"):
-        return _choices_page(request, requester, patient_id, {f"choice-{kind}": "Choose whether to share or not"}, status=400)
+        return _choices_page(
+            request, requester, patient_id, {f"choice-{kind}": "Choose whether to share or not"}, status=400
+        )
     with store(request) as con, op_session(request) as session:
         try:
             portal.set_choice(con, session, requester, patient_id, kind, choice == "out")
         except InvalidInput as err:
             session.rollback()
-            return _choices_page(request, requester, patient_id, {err.input_name: f"{err.problem}. {err.fix}"}, status=400)
+            return _choices_page(
+                request, requester, patient_id, {err.input_name: f"{err.problem}. {err.fix}"}, status=400
+            )
     return RedirectResponse(f"/portal/{patient_id}/choices?saved=1", status_code=303)
 
 
