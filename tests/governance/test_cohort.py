@@ -229,3 +229,33 @@ def test_planning_agreement_does_not_open_research(world):
     r = req(session, "analyst.ldn", Purpose.RESEARCH, project_id="RP2")
     with pytest.raises(AccessDenied, match="gp->research"):
         allowed_patients(con, r, session, today=TODAY)
+
+
+def test_every_governance_change_is_audited_and_the_chain_holds(world):
+    session, con = world
+    optouts.set_patient_choice(session, 1, "ndop", True, recorded_by="pat.1")
+    relationships.add_to_caseload(session, "dn.pcna", 4, added_by="gp.a1")
+    relationships.grant_carer_proxy(session, 1, "carer.1", actor="pat.1")
+    add_agreement(
+        session,
+        "L",
+        "london",
+        "london",
+        [Purpose.PLANNING],
+        [Flow.GP_TO_PLANNING],
+        valid_from=dt.date(2026, 1, 1),
+        actor="ig.lead",
+    )
+    users.deactivate(session, "ops", actor="ig.lead")
+    about_1 = [(e.action, e.user_id, e.role, e.purpose) for e in audit.entries_for_patient(session, 1)]
+    assert about_1 == [
+        ("ndop_opt_out", "pat.1", "patient", "administration"),
+        ("carer_consent_given", "pat.1", "patient", "administration"),
+    ]
+    assert [(e.action, e.user_id, e.role) for e in audit.entries_for_patient(session, 4)] == [
+        ("caseload_add", "gp.a1", "gp")
+    ]
+    actions = [e.action for e in reversed(audit.entries(session, limit=100))]
+    assert actions.count("user_created") == 9
+    assert actions[-2:] == ["agreement_added", "user_deactivated"]
+    assert audit.verify(session).ok

@@ -15,6 +15,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import AccessDenied, InvalidInput
+from carecommons.governance import audit
 from carecommons.governance.orgs import ancestors, get_org, practices_under
 from carecommons.governance.purposes import Purpose
 from carecommons.store.models.governance import Agreement, AgreementPermission
@@ -45,6 +46,7 @@ def add_agreement(
     flows: Iterable[Flow | str],
     valid_from: dt.date,
     valid_to: dt.date | None = None,
+    actor: str = "system",
 ) -> Agreement:
     """Record an agreement allowing every (purpose, flow) pair listed (committed)."""
     get_org(session, from_org)
@@ -57,7 +59,10 @@ def add_agreement(
     agreement = Agreement(name=name, from_org_id=from_org, to_org_id=to_org, valid_from=valid_from, valid_to=valid_to)
     agreement.permissions = [AgreementPermission(purpose=p, flow=f) for p, f in pairs]
     session.add(agreement)
-    session.commit()
+    session.flush()
+    audit.record_change(
+        session, actor, "agreement_added", None, f"agreement {agreement.agreement_id}: {from_org} -> {to_org}"
+    )
     return agreement
 
 

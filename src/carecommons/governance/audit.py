@@ -120,6 +120,44 @@ def record(
     Committing here means the audited change (already in the session) and its entries are durable
     together, and the chain lock is held only for this short transaction.
     """
+    _append(
+        session,
+        requester.user_id,
+        str(requester.role),
+        requester.org_id,
+        str(requester.purpose),
+        action,
+        patient_ids,
+        detail,
+    )
+
+
+def record_change(
+    session: Session, actor: str, action: str, patient_ids: Sequence[int] | None = None, detail: str = ""
+) -> None:
+    """Audit a change to governance state (an opt-out, a caseload, an agreement...) made by `actor`, a user id
+    or a system process name; role and organisation are taken from the account when there is one. Commits."""
+    from carecommons.store.models.governance import User
+
+    user = session.get(User, actor)
+    role, org = (user.role, user.org_id) if user is not None else ("system", None)
+    _append(session, actor, role, org, ADMINISTRATION, action, patient_ids, detail)
+
+
+#: The purpose recorded for changes to governance state itself (not a data purpose: it opens no data).
+ADMINISTRATION = "administration"
+
+
+def _append(
+    session: Session,
+    user_id: str,
+    role: str,
+    org_id: str | None,
+    purpose: str,
+    action: str,
+    patient_ids: Sequence[int] | None,
+    detail: str,
+) -> None:
     if not action:
         raise InvalidInput("action", "an audit entry needs an action", "say what was done, e.g. 'read_record'")
     head = _lock_head(session)
@@ -131,10 +169,10 @@ def record(
         fields = dict(
             seq=seq,
             at=at,
-            user_id=requester.user_id,
-            role=str(requester.role),
-            org_id=requester.org_id,
-            purpose=str(requester.purpose),
+            user_id=user_id,
+            role=role,
+            org_id=org_id,
+            purpose=purpose,
             patient_id=pid,
             action=action,
             detail=detail,

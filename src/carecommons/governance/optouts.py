@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 
 from carecommons.core.errors import InvalidInput
 from carecommons.core.nhs_number import is_valid as nhs_number_is_valid
+from carecommons.governance import audit
 from carecommons.store.models.governance import NdopOptOut, PatientChoice
 
 
@@ -49,7 +50,11 @@ DEFAULT_OPT_OUT_CONFIG = OptOutConfig(
 
 
 def record_ndop(
-    session: Session, nhs_numbers: Iterable[str] = (), patient_ids: Iterable[int] = (), batch: str = ""
+    session: Session,
+    nhs_numbers: Iterable[str] = (),
+    patient_ids: Iterable[int] = (),
+    batch: str = "",
+    actor: str = "ndop-import",
 ) -> int:
     """Store a batch from the NDOP service (NHS numbers) or already-resolved patient ids; returns rows added.
 
@@ -61,9 +66,10 @@ def record_ndop(
         if not nhs_number_is_valid(cleaned):
             raise InvalidInput("nhs_numbers", f"entry {i} is not a valid NHS number", "correct the NDOP file")
         rows.append(NdopOptOut(nhs_number=cleaned, batch=batch))
-    rows.extend(NdopOptOut(patient_id=int(pid), batch=batch) for pid in patient_ids)
+    ids = [int(pid) for pid in patient_ids]
+    rows.extend(NdopOptOut(patient_id=pid, batch=batch) for pid in ids)
     session.add_all(rows)
-    session.commit()
+    audit.record_change(session, actor, "ndop_loaded", ids or None, f"{len(rows)} opt-outs, batch {batch!r}")
     return len(rows)
 
 
@@ -78,7 +84,8 @@ def set_patient_choice(
     session.add(
         PatientChoice(patient_id=int(patient_id), kind=kind_.value, opted_out=opted_out, recorded_by=recorded_by)
     )
-    session.commit()
+    action = f"{kind_.value}_opt_out" if opted_out else f"{kind_.value}_opt_in"
+    audit.record_change(session, recorded_by, action, [int(patient_id)])
 
 
 def patient_choices(session: Session, patient_id: int) -> list[PatientChoice]:

@@ -6,6 +6,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import InvalidInput
+from carecommons.governance import audit
 from carecommons.governance.roles import Role
 from carecommons.governance.users import get_user
 from carecommons.store.models.governance import CarerProxy, CaseloadEntry, utcnow
@@ -21,31 +22,32 @@ def add_to_caseload(session: Session, user_id: str, patient_id: int, added_by: s
     )
     if exists is None:
         session.add(CaseloadEntry(user_id=user_id, patient_id=int(patient_id), added_by=added_by))
-    session.commit()
+        audit.record_change(session, added_by, "caseload_add", [int(patient_id)], f"caseload of {user_id}")
 
 
-def remove_from_caseload(session: Session, user_id: str, patient_id: int) -> None:
-    session.execute(
+def remove_from_caseload(session: Session, user_id: str, patient_id: int, removed_by: str = "system") -> None:
+    gone = session.execute(
         delete(CaseloadEntry).where(CaseloadEntry.user_id == user_id, CaseloadEntry.patient_id == patient_id)
     )
-    session.commit()
+    if gone.rowcount:
+        audit.record_change(session, removed_by, "caseload_remove", [int(patient_id)], f"caseload of {user_id}")
 
 
 def caseload(session: Session, user_id: str) -> list[int]:
     return sorted(session.scalars(select(CaseloadEntry.patient_id).where(CaseloadEntry.user_id == user_id)))
 
 
-def grant_carer_proxy(session: Session, patient_id: int, carer_user_id: str) -> None:
+def grant_carer_proxy(session: Session, patient_id: int, carer_user_id: str, actor: str = "patient") -> None:
     """Record the patient's consent for this carer to act for them, from now (committed)."""
     carer = get_user(session, carer_user_id)
     if carer.role != Role.CARER.value:
         raise InvalidInput("carer_user_id", f"{carer_user_id!r} is not a carer account", "use a carer's account")
     if int(patient_id) not in proxied_patients(session, carer_user_id):
         session.add(CarerProxy(patient_id=int(patient_id), carer_user_id=carer_user_id))
-    session.commit()
+        audit.record_change(session, actor, "carer_consent_given", [int(patient_id)], f"carer {carer_user_id}")
 
 
-def withdraw_carer_proxy(session: Session, patient_id: int, carer_user_id: str) -> None:
+def withdraw_carer_proxy(session: Session, patient_id: int, carer_user_id: str, actor: str = "patient") -> None:
     """The patient withdraws consent: effective for the next access check (committed)."""
     for proxy in session.scalars(
         select(CarerProxy).where(
@@ -55,7 +57,7 @@ def withdraw_carer_proxy(session: Session, patient_id: int, carer_user_id: str) 
         )
     ):
         proxy.consent_withdrawn_at = utcnow()
-    session.commit()
+    audit.record_change(session, actor, "carer_consent_withdrawn", [int(patient_id)], f"carer {carer_user_id}")
 
 
 def proxied_patients(session: Session, carer_user_id: str) -> list[int]:

@@ -7,19 +7,22 @@ import datetime as dt
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import AccessDenied, InvalidInput, NotFound
+from carecommons.governance import audit
 from carecommons.governance.orgs import ancestors, get_org
 from carecommons.governance.purposes import Requester
 from carecommons.store.models.governance import ResearchProject, utcnow
 
 
-def create_project(session: Session, project_id: str, title: str, org_id: str) -> ResearchProject:
+def create_project(
+    session: Session, project_id: str, title: str, org_id: str, actor: str = "system"
+) -> ResearchProject:
     """Register a project awaiting approval (committed)."""
     get_org(session, org_id)
     if session.get(ResearchProject, project_id) is not None:
         raise InvalidInput("project_id", f"{project_id!r} already exists", "choose another project id")
     project = ResearchProject(project_id=project_id, title=title, org_id=org_id, status="pending")
     session.add(project)
-    session.commit()
+    audit.record_change(session, actor, "project_registered", None, f"project {project_id}")
     return project
 
 
@@ -34,12 +37,12 @@ def approve_project(session: Session, project_id: str, approved_by: str, expires
     project = _get(session, project_id)
     project.status, project.approved_by, project.approved_at = "approved", approved_by, utcnow()
     project.expires_on = expires_on
-    session.commit()
+    audit.record_change(session, approved_by, "project_approved", None, f"project {project_id}")
 
 
-def close_project(session: Session, project_id: str) -> None:
+def close_project(session: Session, project_id: str, actor: str = "system") -> None:
     _get(session, project_id).status = "closed"
-    session.commit()
+    audit.record_change(session, actor, "project_closed", None, f"project {project_id}")
 
 
 def require_approved_project(session: Session, requester: Requester, today: dt.date) -> ResearchProject:

@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import InvalidInput, NotFound
+from carecommons.governance import audit
 from carecommons.governance.purposes import Purpose, Requester
 from carecommons.governance.roles import Role, parse_role
 from carecommons.store.models.governance import User
@@ -46,6 +47,7 @@ def create_user(
     display_name: str = "",
     profession: str | None = None,
     patient_id: int | None = None,
+    actor: str = "system",
 ) -> User:
     """Create an account (committed). Patients must name their patient_id; others an organisation."""
     role_ = parse_role(role)
@@ -68,7 +70,8 @@ def create_user(
         active=True,
     )
     session.add(user)
-    session.commit()
+    session.flush()
+    audit.record_change(session, actor, "user_created", None, f"user {username} as {role_.value}")
     return user
 
 
@@ -98,16 +101,16 @@ def authenticate(session: Session, username: str, password: str) -> User | None:
     return user
 
 
-def set_password(session: Session, username: str, password: str) -> None:
+def set_password(session: Session, username: str, password: str, actor: str | None = None) -> None:
     user = get_user(session, username)
     user.password_hash = hash_password(password)
-    session.commit()
+    audit.record_change(session, actor or username, "password_set", None, f"user {username}")
 
 
-def deactivate(session: Session, username: str) -> None:
+def deactivate(session: Session, username: str, actor: str = "system") -> None:
     """Accounts are deactivated, never deleted, so audit entries keep pointing at a real user."""
     get_user(session, username).active = False
-    session.commit()
+    audit.record_change(session, actor, "user_deactivated", None, f"user {username}")
 
 
 def requester_for(
