@@ -37,13 +37,15 @@ def hospital(csv_run) -> pd.DataFrame:
         bundle = json.loads(path.read_text())
         assert bundle["resourceType"] == "Bundle" and bundle["type"] == "collection"
         entries = [e["resource"] for e in bundle["entry"]]
-        for pat, enc, cond in zip(entries[0::3], entries[1::3], entries[2::3], strict=True):
-            assert (pat["resourceType"], enc["resourceType"], cond["resourceType"]) == (
-                "Patient",
-                "Encounter",
-                "Condition",
-            )
-            assert enc["subject"]["reference"] == f"Patient/{pat['id']}" == cond["subject"]["reference"]
+        patients = {r["id"]: r for r in entries if r["resourceType"] == "Patient"}
+        assert len(patients) == sum(r["resourceType"] == "Patient" for r in entries)  # each Patient once per Bundle
+        encounters = [r for r in entries if r["resourceType"] == "Encounter"]
+        conditions = {r["encounter"]["reference"]: r for r in entries if r["resourceType"] == "Condition"}
+        assert len(conditions) == len(encounters)
+        for enc in encounters:
+            pat = patients[enc["subject"]["reference"].removeprefix("Patient/")]
+            cond = conditions[f"Encounter/{enc['id']}"]
+            assert cond["subject"] == enc["subject"]
             assert enc["period"]["start"] <= enc["period"]["end"]
             nhs = [i["value"] for i in pat.get("identifier", []) if i["system"] == NHS_SYSTEM]
             rows.append({"record_id": pat["id"], "nhs_number": nhs[0] if nhs else "", "trust": path.parts[-3],
@@ -57,6 +59,7 @@ def test_every_feed_record_has_exactly_one_truth_row(truth, social, hospital):
     assert not t.index.duplicated().any()
     assert set(social["record_id"]) == set(truth.loc[truth["feed"] == "social_care", "record_id"])
     assert set(hospital["record_id"]) == set(truth.loc[truth["feed"] == "hospital", "record_id"])
+    assert len(hospital) > len(set(hospital["record_id"]))  # some people are admitted more than once
     assert (hospital["trust"] == hospital["provider"]).all()
     assert (hospital["diagnosis_system"] == SCT).all()
 
@@ -124,6 +127,8 @@ def test_manifests_describe_the_files_exactly(mixed_faulty_run):
                 assert data.count(b"\n") == meta["rows"]
             elif rel.endswith(".csv"):
                 assert data.count(b"\n") == meta["rows"] + 1
+            else:  # a Bundle: rows are its entries
+                assert len(json.loads(data)["entry"]) == meta["rows"]
 
 
 def test_reference_practices_has_the_schema_columns(csv_run):

@@ -257,7 +257,7 @@ def write_hospital(root: Path, people: pd.DataFrame, extract: dt.date, seed: int
     for t in C.TRUSTS:
         trusts_by_icb.setdefault(t.icb, []).append(t.ods)
     all_trusts = [t.ods for t in C.TRUSTS]
-    entries: dict[str, list[dict]] = {t: [] for t in all_trusts}
+    discharges: dict[str, list[tuple[dict, dict, dict]]] = {t: [] for t in all_trusts}
     mrn: dict[str, int] = dict.fromkeys(all_trusts, 0)
     truth: list[tuple] = []
     patients = people[people["hospital"]]
@@ -291,22 +291,30 @@ def write_hospital(root: Path, people: pd.DataFrame, extract: dt.date, seed: int
             else:
                 disposition = DISPOSITIONS[2] if rng.random() < 0.05 else DISPOSITIONS[0]
             enc_id = f"{record_id}-{j + 1}"
-            entries[trust].extend(_discharge(trust, record_id, enc_id, patient, int(adm), dis, diag, disposition))
+            discharges[trust].append(_discharge(trust, record_id, enc_id, patient, int(adm), dis, diag, disposition))
     total = 0
-    per_bundle = C.BUNDLE_MAX_ENTRIES * 3
     for trust in all_trusts:
-        items = entries[trust]
+        items = discharges[trust]
         if not items:
             continue
         base = root / "hospital" / trust / extract.isoformat()
         written = []
-        for b, start in enumerate(range(0, len(items), per_bundle)):
-            bundle = {"resourceType": "Bundle", "type": "collection", "entry": items[start : start + per_bundle]}
+        for b, start in enumerate(range(0, len(items), C.BUNDLE_MAX_ENTRIES)):
+            # Each Patient once per Bundle (ingest refuses repeats); later discharges of the same patient in the
+            # Bundle reference it. Manifest rows count Bundle entries.
+            entry: list[dict] = []
+            seen: set[str] = set()
+            for patient, encounter, condition in items[start : start + C.BUNDLE_MAX_ENTRIES]:
+                if patient["id"] not in seen:
+                    seen.add(patient["id"])
+                    entry.append({"resource": patient})
+                entry.extend(({"resource": encounter}, {"resource": condition}))
+            bundle = {"resourceType": "Bundle", "type": "collection", "entry": entry}
             name = f"discharges-{b + 1:03d}.json"
             data = json.dumps(bundle, separators=(",", ":")).encode()
-            written.append(Written(name, write_bytes(base / name, data), len(bundle["entry"]) // 3))
+            written.append(Written(name, write_bytes(base / name, data), len(entry)))
+            total += sum(1 for e in entry if e["resource"]["resourceType"] == "Encounter")
         _manifest(base, "hospital", trust, extract, "fhir-bundle", written)
-        total += sum(w.rows for w in written)
     return total, truth
 
 
@@ -323,7 +331,7 @@ def _fhir_patient(record_id: str, ident: dict[str, str]) -> dict:
 
 
 def _discharge(trust: str, record_id: str, enc_id: str, patient: dict, adm: int, dis: int, diag: int,
-               disposition: str) -> list[dict]:  # fmt: skip
+               disposition: str) -> tuple[dict, dict, dict]:  # fmt: skip
     def iso(d: int) -> str:
         return (EPOCH + dt.timedelta(days=d)).isoformat()
 
@@ -345,8 +353,4 @@ def _discharge(trust: str, record_id: str, enc_id: str, patient: dict, adm: int,
         "code": {"coding": [{"system": C.SCT, "code": str(diag)}]},
         "recordedDate": iso(dis),
     }
-    return [
-        {"resource": patient},
-        {"resource": encounter},
-        {"resource": condition},
-    ]
+    return patient, encounter, condition
