@@ -176,10 +176,11 @@ def make_care_web_env(root) -> CareWebEnv:
             # One trust shares discharges with the borough's services; RRV has no agreement (withheld on the page).
             import datetime as _dt
 
-            from carecommons.governance import agreements, orgs
+            from carecommons.governance import agreements, orgs, users
             from carecommons.governance.agreements import Flow
             from carecommons.governance.purposes import Purpose
 
+            users.create_user(session, "carer.nocon", DEMO_PASSWORD, "carer", None, "A carer nobody has consented to")
             orgs.upsert(session, "RAL", "Royal Free London NHS Foundation Trust", "trust", "london")
             orgs.upsert(session, "RRV", "University College London Hospitals", "trust", "london")
             session.commit()
