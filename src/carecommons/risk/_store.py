@@ -71,7 +71,8 @@ def population(
     return con.execute(f"SELECT * FROM {POP_TABLE} ORDER BY patient_id").df()
 
 
-def _load_codes(con: duckdb.DuckDBPyConnection, index_date: dt.date, features: Iterable[Feature]) -> None:
+def load_codes(con: duckdb.DuckDBPyConnection, index_date: dt.date, features: Iterable[Feature]) -> None:
+    """(Re)create the temp table of (feature, code, source table, window start) the scans join to."""
     names, codes, tables, starts = [], [], [], []
     for f in features:
         start = None if f.months is None else months_back(index_date, f.months)
@@ -96,7 +97,7 @@ def _load_codes(con: duckdb.DuckDBPyConnection, index_date: dt.date, features: I
 
 
 def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterable[Feature]) -> pd.DataFrame:
-    """Per patient of the current population and feature: n, n_codes, first/last date, last value, value sd.
+    """Per patient of the current population and feature: n, first/last date, last value, value sd, n_values.
 
     Long format (patient_id, feature, ...); one row only where the patient has at least one matching record in
     the window (strictly after the window start, on or before the index date). Call `population` first.
@@ -105,7 +106,7 @@ def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterab
     names = [f.name for f in wanted]
     if len(set(names)) != len(names):
         raise InvalidInput("features", "two features share a name", "give each feature its own name")
-    _load_codes(con, index_date, wanted)
+    load_codes(con, index_date, wanted)
     parts = []
     for table in ("events", "medications"):
         if not any(f.table == table for f in wanted):
@@ -113,7 +114,7 @@ def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterab
         value = "e.value" if table == "events" else "CAST(NULL AS DOUBLE)"
         parts.append(
             f"""
-            SELECT e.patient_id, c.feature, count(*) AS n, count(DISTINCT e.code) AS n_codes,
+            SELECT e.patient_id, c.feature, count(*) AS n,
                    min(e.date) AS first_date, max(e.date) AS last_date,
                    arg_max({value}, e.date) FILTER (WHERE {value} IS NOT NULL) AS last_value,
                    stddev_samp({value}) AS value_sd, count({value}) AS n_values
@@ -131,7 +132,7 @@ def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterab
 def wide(long: pd.DataFrame, patients: pd.Series, stats: dict[str, str]) -> pd.DataFrame:
     """Pivot chosen statistics of chosen features to one row per patient.
 
-    `stats` maps output column -> "feature.stat" (stat one of n, n_codes, first_date, last_date, last_value,
+    `stats` maps output column -> "feature.stat" (stat one of n, first_date, last_date, last_value,
     value_sd, n_values). Missing combinations are NaN (or 0 for counts).
     """
     out = pd.DataFrame(index=pd.Index(patients, name="patient_id"))
@@ -145,7 +146,7 @@ def wide(long: pd.DataFrame, patients: pd.Series, stats: dict[str, str]) -> pd.D
             series = by_feature[feature][stat].reindex(out.index)
         else:
             series = pd.Series(float("nan"), index=out.index)
-        if stat in ("n", "n_codes", "n_values"):
+        if stat in ("n", "n_values"):
             series = series.fillna(0).astype("int64")
         elif stat.endswith("_date"):
             series = pd.to_datetime(series)

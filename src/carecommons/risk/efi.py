@@ -21,7 +21,7 @@ import pandas as pd
 
 from carecommons.core.dates import months_back
 from carecommons.risk import codes
-from carecommons.risk._store import Feature, check_index_date, features, population
+from carecommons.risk._store import CODES_TABLE, POP_TABLE, Feature, check_index_date, load_codes, population
 
 N_DEFICITS = 36
 MIN_AGE = 65
@@ -53,22 +53,31 @@ def frailty(con: duckdb.DuckDBPyConnection, index_date: dt.date | str, min_age: 
     included), deficit_count.
     """
     d = check_index_date(index_date)
-    pop = population(con, d, min_age=min_age)
-    long = features(con, d, _features())
-    coded = long[["patient_id", "feature"]].assign(feature=long["feature"].str.removeprefix("efi:"))
-    poly = con.execute(
-        """
-        SELECT m.patient_id FROM medications m JOIN _risk_population p USING (patient_id)
-        WHERE m.date <= $d AND m.date > $start
-        GROUP BY m.patient_id HAVING count(DISTINCT m.code) >= $k
+    population(con, d, min_age=min_age)
+    load_codes(con, d, _features())
+    # Deficit lists are built in SQL: a pandas groupby over ~1 M patients is ten times slower than the scan.
+    out = con.execute(
+        f"""
+        WITH coded AS (
+          SELECT DISTINCT e.patient_id, substr(c.feature, 5) AS deficit
+          FROM events e
+          JOIN {CODES_TABLE} c ON e.code = c.code AND c.source = 'events'
+          JOIN {POP_TABLE} p ON e.patient_id = p.patient_id
+          WHERE e.date <= $d
+        ), poly AS (
+          SELECT m.patient_id, 'polypharmacy' AS deficit
+          FROM medications m JOIN {POP_TABLE} p ON m.patient_id = p.patient_id
+          WHERE m.date <= $d AND m.date > $start
+          GROUP BY m.patient_id HAVING count(DISTINCT m.code) >= $k
+        ), present AS (SELECT * FROM coded UNION ALL SELECT * FROM poly)
+        SELECT p.patient_id,
+               coalesce(list(x.deficit ORDER BY x.deficit) FILTER (WHERE x.deficit IS NOT NULL), []) AS deficits
+        FROM {POP_TABLE} p LEFT JOIN present x ON p.patient_id = x.patient_id
+        GROUP BY p.patient_id ORDER BY p.patient_id
         """,
         {"d": d, "start": months_back(d, POLYPHARMACY_MONTHS), "k": POLYPHARMACY_MIN_PRODUCTS},
     ).df()
-    present = pd.concat([coded, poly.assign(feature="polypharmacy")], ignore_index=True)
-    lists = present.sort_values(["patient_id", "feature"]).groupby("patient_id")["feature"].agg(list)
-    out = pd.DataFrame({"patient_id": pop["patient_id"]})
-    out["deficits"] = out["patient_id"].map(lists)
-    out["deficits"] = [x if isinstance(x, list) else [] for x in out["deficits"]]
+    out["deficits"] = [x.tolist() for x in out["deficits"]]
     out["deficit_count"] = out["deficits"].map(len).astype("int64")
     out["efi"] = out["deficit_count"] / N_DEFICITS
     out["category"] = category(out["efi"])
