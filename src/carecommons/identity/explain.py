@@ -19,6 +19,7 @@ from typing import Any
 import duckdb
 
 from carecommons.core.errors import InvalidInput, NotFound
+from carecommons.identity.model import for_dialect
 from carecommons.identity.person_index import person_for_record
 from carecommons.identity.prepare import prepare_records
 
@@ -96,7 +97,7 @@ def explain_pair(
         api.register(_frame(gp_rows), dataset_display_name="gp"),
         api.register(_frame(feed_rows), dataset_display_name="feeds"),
     ]
-    linker = Linker(frames, model_json, log_level=logging.ERROR)
+    linker = Linker(frames, for_dialect(model_json, "duckdb"), log_level=logging.ERROR)
     scored = linker.inference.score_pair(gp_rows[0], feed_rows[0]).as_record_list()[0]
     settings = linker._settings_obj
     prior = math.log2(

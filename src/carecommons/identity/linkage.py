@@ -25,7 +25,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from carecommons.core.errors import InvalidInput
+from carecommons.core.errors import InvalidInput, NotFound
 from carecommons.identity import model, person_index
 from carecommons.identity.backends import check_backend, make_db_api
 from carecommons.identity.prepare import prepare_inputs, sql_path
@@ -102,15 +102,29 @@ def _probabilistic(
     seed: int,
     em_max_pairs: float | None,
     predict_floor: float,
+    trained: dict[str, Any] | None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     from splink import Linker
 
-    _, frames = make_db_api(backend, inputs, spark)
-    linker = Linker(frames, model.settings(), log_level=logging.WARNING)
-    model.train(linker, seed=seed, em_max_pairs=em_max_pairs)
+    api, frames = make_db_api(backend, inputs, spark)
+    if trained is not None:
+        linker = Linker(frames, model.for_dialect(trained, api.sql_dialect.sql_dialect_str), log_level=logging.WARNING)
+    else:
+        linker = Linker(frames, model.settings(), log_level=logging.WARNING)
+        model.train(linker, seed=seed, em_max_pairs=em_max_pairs)
     predictions = linker.inference.predict(threshold_match_probability=predict_floor, warning_mode="never")
     best = _best_candidates(linker, predictions)
     return best, linker.misc.save_model_to_json()
+
+
+def latest_model(con: duckdb.DuckDBPyConnection) -> dict[str, Any]:
+    """The trained Splink model of the most recent run that trained one."""
+    rows = con.execute(
+        "SELECT model_json FROM linkage_runs WHERE model_json IS NOT NULL ORDER BY started_at DESC LIMIT 1"
+    ).fetchall()
+    if not rows:
+        raise NotFound("linkage model", "no earlier run trained a model", "run `carecommons link` once without reuse")
+    return json.loads(rows[0][0])
 
 
 def run_linkage(
@@ -122,13 +136,16 @@ def run_linkage(
     work_dir: Path | None = None,
     seed: int = 42,
     em_max_pairs: float | None = None,
+    trained_model: dict[str, Any] | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> LinkageResult:
     """Link every feed record in the store on `con` to GP patients and replace the person index.
 
     `on_step(name)` is called as each step starts so the CLI can advance a progress bar. `spark` is an
     existing SparkSession for backend="spark" (a local one is started if omitted). `em_max_pairs` caps the
-    pairs EM trains on (use ~2e6 at London scale; None trains on every blocked pair).
+    pairs EM trains on (use ~2e6 at London scale; None trains on every blocked pair). `trained_model` reuses
+    a model from an earlier run (`latest_model(con)`) and skips training: train once on one machine, then
+    score the full population on Spark, or re-link a new extract with parameters the IG lead has reviewed.
     """
     check_backend(backend)
     if not 0.5 <= threshold < 1:
@@ -180,6 +197,7 @@ def run_linkage(
                 seed,
                 em_max_pairs,
                 predict_floor=0.5,
+                trained=trained_model,
             )
         work.register("best", best)
 

@@ -127,6 +127,27 @@ def settings() -> SettingsCreator:
     )
 
 
+def for_dialect(trained: dict[str, Any], sql_dialect: str) -> dict[str, Any]:
+    """A trained model re-expressed for another SQL dialect (e.g. trained on DuckDB, scored on Spark).
+
+    Splink stores comparison SQL in the dialect it was trained in (DuckDB quotes identifiers with ", which
+    Spark reads as string literals), so the comparisons are rebuilt from `settings()` for the target dialect
+    and the trained prior and m/u probabilities are copied across level by level.
+    """
+    fresh = settings().create_settings_dict(sql_dialect)
+    fresh["probability_two_random_records_match"] = trained["probability_two_random_records_match"]
+    old_by_name = {c["output_column_name"]: c for c in trained["comparisons"]}
+    for comp in fresh["comparisons"]:
+        old = old_by_name[comp["output_column_name"]]
+        if len(old["comparison_levels"]) != len(comp["comparison_levels"]):
+            raise ValueError(f"trained model does not fit comparison {comp['output_column_name']}")
+        for new_level, old_level in zip(comp["comparison_levels"], old["comparison_levels"], strict=True):
+            for key in ("m_probability", "u_probability"):
+                if key in old_level:
+                    new_level[key] = old_level[key]
+    return fresh
+
+
 def train(linker: Any, seed: int = 42, em_max_pairs: float | None = None, u_max_pairs: float = 2e6) -> None:
     """Estimate the prior, u (random pairs) and m (EM on two blocks that leave every comparison free somewhere).
 
