@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from carecommons.core.errors import NotFound
 from carecommons.core.orgs import ICBS
+from carecommons.governance import audit
 from carecommons.store.models.governance import Organisation
 
 LONDON_ORG_ID = "london"
@@ -40,15 +41,15 @@ def org_id(level: OrgType | str, key: str = "") -> str:
     return f"{prefix}:{key}"
 
 
-def upsert(session: Session, org_id_: str, name: str, org_type: OrgType | str, parent_id: str | None) -> Organisation:
+def upsert(session: Session, org: str, name: str, org_type: OrgType | str, parent_id: str | None) -> Organisation:
     """Create or update one organisation (idempotent, so syncing twice changes nothing)."""
-    org = session.get(Organisation, org_id_)
-    if org is None:
-        org = Organisation(org_id=org_id_, name=name, org_type=str(OrgType(org_type)), parent_id=parent_id)
-        session.add(org)
+    row = session.get(Organisation, org)
+    if row is None:
+        row = Organisation(org_id=org, name=name, org_type=str(OrgType(org_type)), parent_id=parent_id)
+        session.add(row)
     else:
-        org.name, org.org_type, org.parent_id = name, str(OrgType(org_type)), parent_id
-    return org
+        row.name, row.org_type, row.parent_id = name, str(OrgType(org_type)), parent_id
+    return row
 
 
 def sync_from_store(session: Session, con: duckdb.DuckDBPyConnection) -> int:
@@ -73,48 +74,46 @@ def sync_from_store(session: Session, con: duckdb.DuckDBPyConnection) -> int:
             if typ is level:
                 upsert(session, oid, name, typ, parent)
         session.flush()
-    session.commit()
+    audit.record_change(session, "org-sync", "organisations_synced", None, f"{len(written)} organisations")
     return len(written)
 
 
-def get_org(session: Session, org_id_: str) -> Organisation:
-    org = session.get(Organisation, org_id_)
-    if org is None:
-        raise NotFound(
-            "organisation", f"{org_id_!r} is not a known organisation", "run organisation sync or check the id"
-        )
-    return org
+def get_org(session: Session, org: str) -> Organisation:
+    row = session.get(Organisation, org)
+    if row is None:
+        raise NotFound("organisation", f"{org!r} is not a known organisation", "run organisation sync or check the id")
+    return row
 
 
-def ancestors(session: Session, org_id_: str) -> list[str]:
+def ancestors(session: Session, org: str) -> list[str]:
     """The organisation itself first, then each parent up to London (empty if the org is unknown)."""
     out: list[str] = []
-    current = session.get(Organisation, org_id_)
+    current = session.get(Organisation, org)
     while current is not None and current.org_id not in out:
         out.append(current.org_id)
         current = session.get(Organisation, current.parent_id) if current.parent_id else None
     return out
 
 
-def descendants(session: Session, org_id_: str) -> list[str]:
+def descendants(session: Session, org: str) -> list[str]:
     """The organisation itself and every organisation below it (breadth first)."""
     parents = {o.org_id: o.parent_id for o in session.scalars(select(Organisation))}
     children: dict[str, list[str]] = {}
     for child, parent in parents.items():
         if parent is not None:
             children.setdefault(parent, []).append(child)
-    if org_id_ not in parents:
+    if org not in parents:
         return []
-    out, frontier = [org_id_], [org_id_]
+    out, frontier = [org], [org]
     while frontier:
         frontier = [c for p in frontier for c in sorted(children.get(p, []))]
         out.extend(frontier)
     return out
 
 
-def practices_under(session: Session, org_id_: str) -> list[str]:
+def practices_under(session: Session, org: str) -> list[str]:
     """Practice ids at or below an organisation: what an agreement from that organisation covers."""
-    ids = set(descendants(session, org_id_))
+    ids = set(descendants(session, org))
     if not ids:
         return []
     return sorted(
