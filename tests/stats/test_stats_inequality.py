@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from carecommons.core.errors import InvalidInput
-from carecommons.stats.inequality import mid_ranks, rate_ratios, sii
+from carecommons.stats.inequality import imd_quintile, mid_ranks, rate_ratios, sii
 
 
 def test_mid_ranks() -> None:
@@ -65,3 +65,9 @@ def test_bad_inputs() -> None:
         sii([1, 2], [1, 1])
     with pytest.raises(InvalidInput):
         rate_ratios([1, 0], [10, 10], ["a", "b"], "b")
+
+
+def test_imd_quintile() -> None:
+    assert imd_quintile(range(1, 11)).tolist() == [1, 1, 2, 2, 3, 3, 4, 4, 5, 5]
+    with pytest.raises(InvalidInput):
+        imd_quintile([0])

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from carecommons.core.errors import InvalidInput
 from carecommons.stats.proportions import wilson, z_for
@@ -45,3 +47,10 @@ def test_zero_denominator_is_nan_and_bad_input_rejected() -> None:
 def test_z_values() -> None:
     assert z_for(0.95) == pytest.approx(1.959964, abs=1e-6)
     assert z_for(0.998) == pytest.approx(3.090232, abs=1e-6)
+
+
+@given(st.integers(min_value=1, max_value=100_000), st.data())
+def test_interval_always_contains_estimate_and_stays_in_unit_range(n: int, data) -> None:
+    k = data.draw(st.integers(min_value=0, max_value=n))
+    ci = wilson([k], [n], confidence=0.998)
+    assert 0 <= ci.lower[0] <= ci.estimate[0] <= ci.upper[0] <= 1

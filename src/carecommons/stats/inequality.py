@@ -37,6 +37,14 @@ class SiiResult:
     rii_upper: float
 
 
+def imd_quintile(decile: npt.ArrayLike) -> np.ndarray:
+    """IMD quintile (1 = most deprived) from IMD decile (1 = most deprived), as the store holds deciles."""
+    d = np.asarray(decile, dtype=np.float64)
+    if np.isnan(d).any() or ((d < 1) | (d > 10)).any():
+        raise InvalidInput("decile", "IMD deciles must be 1-10", "drop patients with no LSOA before grouping")
+    return ((d + 1) // 2).astype(np.int64)
+
+
 def mid_ranks(populations: npt.ArrayLike) -> np.ndarray:
     """Midpoint of each ordered group's cumulative population share."""
     p = as_array("populations", populations)
