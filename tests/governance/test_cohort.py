@@ -259,3 +259,19 @@ def test_every_governance_change_is_audited_and_the_chain_holds(world):
     assert actions.count("user_created") == 9
     assert actions[-2:] == ["agreement_added", "user_deactivated"]
     assert audit.verify(session).ok
+
+
+def test_break_glass_alerts_stay_open_until_an_ig_lead_reviews_them(world):
+    from carecommons.governance import breakglass
+
+    session, con = world
+    r = req(session, "gp.a1", Purpose.DIRECT_CARE, break_glass_reason="collapsed in the waiting room")
+    check_patient_access(con, r, session, 7, today=TODAY)
+    [alert] = breakglass.open_alerts(session)
+    assert (alert.patient_id, alert.reason) == (7, "collapsed in the waiting room")
+    with pytest.raises(AccessDenied):
+        breakglass.review_alert(session, alert.id, "gp.a1")
+    users.create_user(session, "ig", PW, "ig_lead", "icb:NCL")
+    breakglass.review_alert(session, alert.id, "ig")
+    assert breakglass.open_alerts(session) == []
+    assert [e.action for e in audit.entries_for_patient(session, 7)] == ["break_glass", "break_glass_reviewed"]

@@ -154,7 +154,7 @@ def _equations(df: pd.DataFrame) -> list[tuple[int, list[int]]]:
     return list(eqs.items()) + list(sex_eqs.items())
 
 
-SETTINGS = settings(max_examples=35, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+SETTINGS = settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 @SETTINGS

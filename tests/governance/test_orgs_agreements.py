@@ -14,11 +14,15 @@ from carecommons.store.models.governance import Organisation
 
 
 def test_sync_builds_the_london_tree_and_is_idempotent(session, store):
+    store.execute(
+        "INSERT INTO hospital_records (record_id, trust_code, load_id) VALUES ('h1', 'RAL', 'L'), ('h2', 'RAL', 'L')"
+    )
     n = orgs.sync_from_store(session, store)
-    # london, 2 ICBs, 2 boroughs, 2 local authorities, 2 PCNs, 3 practices
-    assert n == 12
-    assert orgs.sync_from_store(session, store) == 12
-    assert session.query(Organisation).count() == 12
+    # london, 2 ICBs, 2 boroughs, 2 local authorities, 2 PCNs, 3 practices, 1 trust
+    assert n == 13
+    assert orgs.sync_from_store(session, store) == 13
+    assert session.query(Organisation).count() == 13
+    assert orgs.ancestors(session, "RAL") == ["RAL", "london"]
     assert orgs.ancestors(session, "A2") == ["A2", "PCN-A", "borough:Alpha", "icb:NCL", "london"]
     assert orgs.ancestors(session, "la:Beta") == ["la:Beta", "borough:Beta", "icb:SEL", "london"]
     assert orgs.practices_under(session, "borough:Alpha") == ["A1", "A2"]

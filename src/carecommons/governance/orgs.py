@@ -54,7 +54,8 @@ def upsert(session: Session, org: str, name: str, org_type: OrgType | str, paren
 
 def sync_from_store(session: Session, con: duckdb.DuckDBPyConnection) -> int:
     """Mirror the store's practices table (London > ICB > borough > PCN > practice, plus one local
-    authority per borough) into the operational DB; returns the number of organisations written. Commits."""
+    authority per borough, and the trusts present in hospital_records) into the operational DB; returns the
+    number of organisations written. Commits."""
     rows = con.execute(
         "SELECT practice_id, name, pcn_id, pcn_name, borough, icb FROM practices ORDER BY practice_id"
     ).fetchall()
@@ -67,8 +68,19 @@ def sync_from_store(session: Session, con: duckdb.DuckDBPyConnection) -> int:
         written[org_id(OrgType.LOCAL_AUTHORITY, borough)] = (f"{borough} Council", OrgType.LOCAL_AUTHORITY, borough_id)
         written[pcn_id] = (pcn_name or pcn_id, OrgType.PCN, borough_id)
         written[practice_id] = (name or practice_id, OrgType.PRACTICE, pcn_id)
+    # Acute trusts that send discharges: recipients and senders of hospital->direct_care flows.
+    for (trust,) in con.execute("SELECT DISTINCT trust_code FROM hospital_records ORDER BY 1").fetchall():
+        written.setdefault(trust, (f"Trust {trust}", OrgType.TRUST, LONDON_ORG_ID))
     # Parents before children so the self-referencing foreign key holds at every flush.
-    order = [OrgType.LONDON, OrgType.ICB, OrgType.BOROUGH, OrgType.LOCAL_AUTHORITY, OrgType.PCN, OrgType.PRACTICE]
+    order = [
+        OrgType.LONDON,
+        OrgType.ICB,
+        OrgType.TRUST,
+        OrgType.BOROUGH,
+        OrgType.LOCAL_AUTHORITY,
+        OrgType.PCN,
+        OrgType.PRACTICE,
+    ]
     for level in order:
         for oid, (name, typ, parent) in written.items():
             if typ is level:
