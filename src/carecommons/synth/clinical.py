@@ -273,7 +273,9 @@ def make_clinical(spec: PracticeSpec, plan: Plan, people: People, rng: np.random
 
     # --- consultations --------------------------------------------------------------------------------------------
     n_regs = sum(on[g].astype(np.int32) for g in cb.registers)
-    rate = np.select([age < 5, age < 18, age < 45, age < 65, age < 80], [5.0, 2.0, 3.0, 4.0, 7.0], 10.0)
+    # Contacts of every kind (GP, nurse, pharmacist, telephone), per year by age: a modelling choice near the
+    # 5-6 contacts a year reported for English general practice, higher for the very young and the old.
+    rate = np.select([age < 5, age < 18, age < 45, age < 65, age < 80], [7.0, 2.5, 4.0, 5.5, 9.0], 12.0)
     rate = rate + np.where(people.sex == "F", 0.8, 0.0) * (age >= 16) + 1.5 * n_regs
     k = _repeat_counts(rng, rate, years)
     idx = np.repeat(np.arange(n, dtype=np.int32), k)

@@ -24,8 +24,11 @@ MAX_PATIENTS = 11_000_000
 #: Each practice aims for at least this many patients when `--patients` is small: fewer practices are sampled.
 MIN_PATIENTS_PER_PRACTICE = 300
 
-#: Years of coded history generated before the extract date.
-HISTORY_YEARS = 10
+#: Years of coded history generated before the extract date (records transferred from earlier practices included).
+HISTORY_YEARS = 20
+
+#: Mean time at the current practice (exponential); a modelling choice for London's mobile population.
+REG_MEAN_YEARS = 11.0
 
 #: Record status mix (modelling choice; London lists have high turnover).
 LEFT_RATE_BASE = 0.07  # registration ended (moved away) within the history window

@@ -12,7 +12,13 @@ from functools import lru_cache
 import numpy as np
 
 from carecommons.reference.organisations import borough_lsoas
-from carecommons.synth.config import DEATH_LOG_HAZARD, HISTORY_YEARS, LEFT_RATE_BASE, LEFT_RATE_YOUNG_ADULT
+from carecommons.synth.config import (
+    DEATH_LOG_HAZARD,
+    HISTORY_YEARS,
+    LEFT_RATE_BASE,
+    LEFT_RATE_YOUNG_ADULT,
+    REG_MEAN_YEARS,
+)
 from carecommons.synth.ethnicity import GROUP6_OF_16, borough_shares, ethnicity_codes
 from carecommons.synth.names import draw_names
 from carecommons.synth.nhs import nhs_numbers
@@ -93,8 +99,8 @@ def make_people(spec: PracticeSpec, seed: int, extract: dt.date, rng: np.random.
         + _INWARD_LETTERS[rng.integers(0, 20, n)].astype(object)
     )
     postcode = outward + " " + inward
-    # Registration: time at the practice ~ exponential (mean 8 years), never before birth.
-    start = np.maximum(e - (rng.exponential(8.0, n) * 365.25).astype(np.int32) - 1, dob)
+    # Registration: time at the practice ~ exponential (mean REG_MEAN_YEARS), never before birth.
+    start = np.maximum(e - (rng.exponential(REG_MEAN_YEARS, n) * 365.25).astype(np.int32) - 1, dob)
     # Deaths over the last 3 years (Gompertz-like hazard by age), then leavers among the living.
     a, b = DEATH_LOG_HAZARD
     p_death = 1.0 - np.exp(-3.0 * np.exp(a + b * age))
