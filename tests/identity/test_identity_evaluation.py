@@ -27,13 +27,14 @@ def test_counts_are_judged_per_person():
     )
     truth = pa.table(
         {
-            "feed": ["hospital", "hospital", "hospital", "hospital", "social_care"],
-            "record_id": ["H1", "H2", "H3", "H4", "S1"],
-            "patient_id": pa.array([1, 1, 2, None, 2], pa.int64()),
+            "feed": ["hospital", "hospital", "hospital", "hospital", "social_care", "social_care", "gp"],
+            "record_id": ["H1", "H2", "H3", "H4", "S1", "S-QUARANTINED", "1"],
+            "patient_id": pa.array([1, 1, 2, None, 2, 2, 1], pa.int64()),
         }
     )
     m = evaluate_against_truth(con, truth)
     assert (m.true_positives, m.false_positives, m.false_negatives, m.true_negatives) == (2, 1, 2, 1)
+    assert m.not_in_index == 1
     assert m.precision == pytest.approx(2 / 3)
     assert m.recall == pytest.approx(2 / 4)
     assert m.f1 == pytest.approx(2 * (2 / 3) * 0.5 / (2 / 3 + 0.5))

@@ -112,7 +112,8 @@ def link_command(
             raise _fail(err) from err
         console.print(
             f"against truth ({truth_path}): precision {m.precision:.4f}, recall {m.recall:.4f}, F1 {m.f1:.4f} "
-            f"(TP {m.true_positives:,}, FP {m.false_positives:,}, FN {m.false_negatives:,})"
+            f"(TP {m.true_positives:,}, FP {m.false_positives:,}, FN {m.false_negatives:,}; "
+            f"{m.not_in_index:,} truth records not loaded)"
         )
 
 

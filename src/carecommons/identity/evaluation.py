@@ -24,6 +24,7 @@ class LinkageMetrics:
     false_negatives: int
     true_negatives: int
     by_method: dict[str, dict[str, int]]
+    not_in_index: int = 0  # truth records never loaded (quarantined by ingest): not a linkage error
 
     @property
     def precision(self) -> float:
@@ -58,7 +59,11 @@ def read_truth(path: Path) -> pa.Table:
 
 
 def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth: pa.Table | Path) -> LinkageMetrics:
-    """Compare the person index on `con` with truth for every non-GP record the truth names."""
+    """Compare the person index on `con` with truth for every non-GP record the truth names.
+
+    Records in the truth but not in the index (ingest quarantined them) are counted in `not_in_index`
+    and left out of precision and recall: linkage never saw them.
+    """
     table = read_truth(truth) if isinstance(truth, Path) else truth
     con.register("_identity_truth", table)
     try:
@@ -75,7 +80,7 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth: pa.Table | Pat
                      CASE WHEN p.patient_id IS NOT NULL THEN p.person_id END AS linked_person
               FROM t LEFT JOIN person_index p ON p.feed = t.feed AND p.record_id = t.record_id
             )
-            SELECT coalesce(method, 'missing') AS method,
+            SELECT coalesce(method, 'not_in_index') AS method,
               count(*) FILTER (WHERE linked_person IS NOT NULL AND linked_person = true_person) AS tp,
               count(*) FILTER (WHERE linked_person IS NOT NULL AND linked_person IS DISTINCT FROM true_person) AS fp,
               count(*) FILTER (WHERE true_person IS NOT NULL AND linked_person IS DISTINCT FROM true_person) AS fn,
@@ -85,8 +90,11 @@ def evaluate_against_truth(con: duckdb.DuckDBPyConnection, truth: pa.Table | Pat
         ).fetchall()
     finally:
         con.unregister("_identity_truth")
+    missing = [r for r in rows if r[0] == "not_in_index"]
+    rows = [r for r in rows if r[0] != "not_in_index"]
     by_method = {m: {"tp": tp, "fp": fp, "fn": fn, "tn": tn} for m, tp, fp, fn, tn in rows}
     return LinkageMetrics(
+        not_in_index=sum(r[3] + r[4] for r in missing),
         true_positives=sum(r[1] for r in rows),
         false_positives=sum(r[2] for r in rows),
         false_negatives=sum(r[3] for r in rows),

@@ -14,8 +14,10 @@ import pyarrow as pa
 
 from carecommons.identity.names import canonical_given, clean_name, soundex
 
-#: Feeds linked to GP patients: feed name -> (store table, record id column).
+#: Feeds linked to GP patients: feed name -> store table.
 FEEDS: dict[str, str] = {"social_care": "social_care_records", "hospital": "hospital_records"}
+#: The date that makes one row of a record id the newest (a trust record id recurs on every discharge).
+_RECENCY: dict[str, str] = {"social_care": "start_date", "hospital": "discharge_date"}
 
 #: Columns of a prepared linkage input, in order.
 PREPARED_COLUMNS = (
@@ -43,7 +45,11 @@ def sql_path(path: Path) -> str:
 
 
 def _source_sql(feed: str, where: str = "") -> str:
-    """Raw identifying columns of one feed with a text unique id (GP ids are BIGINT in the store)."""
+    """Raw identifying columns of one feed with a text unique id (GP ids are BIGINT in the store).
+
+    A feed record id can recur (a hospital number on each discharge): one row per id is kept, preferring
+    one with an NHS number, then the newest, so the person index has exactly one row per record id.
+    """
     if feed == "gp":
         return (
             "SELECT CAST(patient_id AS VARCHAR) AS unique_id, 'gp' AS feed, nhs_number, given_name, family_name, "
@@ -52,7 +58,9 @@ def _source_sql(feed: str, where: str = "") -> str:
     table = FEEDS[feed]
     return (
         f"SELECT record_id AS unique_id, '{feed}' AS feed, nhs_number, given_name, family_name, date_of_birth, "
-        f"sex, postcode FROM {table} {where}"
+        f"sex, postcode FROM {table} {where} QUALIFY row_number() OVER (PARTITION BY record_id "
+        f"ORDER BY nhs_number IS NULL, {_RECENCY[feed]} DESC NULLS LAST, nhs_number, given_name, family_name, "
+        "date_of_birth, postcode) = 1"
     )
 
 
