@@ -5,6 +5,7 @@ Both read the Parquet inputs written by `prepare`, so a run is repeatable on eit
 
 from __future__ import annotations
 
+import re
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -67,8 +68,14 @@ def ensure_splink_jar(spark: Any) -> None:
         spark.sql(f"ADD JAR '{jar}'")
 
 
-def make_db_api(backend: str, inputs: dict[str, Path], spark: Any = None) -> tuple[Any, list[Any]]:
-    """(db_api, [gp, feeds] SplinkDataFrames) for `backend`, reading the prepared Parquet files."""
+def make_db_api(
+    backend: str, inputs: dict[str, Path], spark: Any = None, memory_limit: str | None = None
+) -> tuple[Any, list[Any]]:
+    """(db_api, [gp, feeds] SplinkDataFrames) for `backend`, reading the prepared Parquet files.
+
+    DuckDB runs in memory and spills to a temp directory beside the inputs, capped at `memory_limit`
+    (e.g. "8GB") so a London-scale run shares the machine with the web app.
+    """
     check_backend(backend)
     if backend == "duckdb":
         from splink.backends.duckdb import DuckDBAPI
@@ -76,6 +83,12 @@ def make_db_api(backend: str, inputs: dict[str, Path], spark: Any = None) -> tup
         con = duckdb.connect()
         con.execute("SET preserve_insertion_order = false")
         con.execute("SET enable_progress_bar = false")
+        spill = next(iter(inputs.values())).parent / "spill"
+        con.execute(f"SET temp_directory = {sql_path(spill)}")
+        if memory_limit:
+            if not re.fullmatch(r"[0-9]+(\.[0-9]+)? ?(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit):
+                raise InvalidInput("memory_limit", f"{memory_limit!r} is not a size", "write it like 8GB")
+            con.execute(f"SET memory_limit = '{memory_limit}'")
         for name, path in inputs.items():
             con.execute(f"CREATE TABLE input_{name} AS SELECT * FROM read_parquet({sql_path(path)})")
         api = DuckDBAPI(connection=con)

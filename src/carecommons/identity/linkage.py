@@ -103,10 +103,11 @@ def _probabilistic(
     em_max_pairs: float | None,
     predict_floor: float,
     trained: dict[str, Any] | None,
+    memory_limit: str | None,
 ) -> tuple[pa.Table, dict[str, Any]]:
     from splink import Linker
 
-    api, frames = make_db_api(backend, inputs, spark)
+    api, frames = make_db_api(backend, inputs, spark, memory_limit)
     if trained is not None:
         linker = Linker(frames, model.for_dialect(trained, api.sql_dialect.sql_dialect_str), log_level=logging.WARNING)
     else:
@@ -137,6 +138,7 @@ def run_linkage(
     seed: int = 42,
     em_max_pairs: float | None = None,
     trained_model: dict[str, Any] | None = None,
+    memory_limit: str | None = None,
     on_step: Callable[[str], None] | None = None,
 ) -> LinkageResult:
     """Link every feed record in the store on `con` to GP patients and replace the person index.
@@ -198,6 +200,7 @@ def run_linkage(
                 em_max_pairs,
                 predict_floor=0.5,
                 trained=trained_model,
+                memory_limit=memory_limit,
             )
         work.register("best", best)
 
