@@ -55,3 +55,7 @@ from carecommons.cli import identity_cmd  # noqa: E402
 
 app.add_typer(identity_cmd.link_app, name="link")
 app.add_typer(identity_cmd.keys_app, name="keys")
+
+from carecommons.cli import demo_cmd  # noqa: E402
+
+app.command("demo")(demo_cmd.demo_command)
