@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from carecommons.governance.seed import DEMO_PASSWORD, seed_demo
 from carecommons.store.migrate import upgrade
 from carecommons.store.operational import make_engine, make_sessionmaker
-from carecommons.web.app import create_app
+from carecommons.web.app import SESSION_COOKIE, create_app
 from carecommons.web.demo import build_demo_store
 from carecommons.web.settings import Settings
 
@@ -97,13 +97,28 @@ def login(client: TestClient, username: str, password: str, purpose: str | None 
     return r
 
 
+@pytest.fixture(scope="session")
+def _signed_in_cookies() -> dict:
+    return {}
+
+
 @pytest.fixture
-def as_user(client: TestClient, web_env: WebEnv):
-    """as_user("analyst.london") signs the client in and returns it."""
+def as_user(client: TestClient, web_env: WebEnv, _signed_in_cookies: dict):
+    """as_user("analyst.london") signs the client in and returns it.
+
+    The first sign-in per (user, purpose) goes through the form; later tests reuse its session cookie, because
+    argon2 verification is deliberately slow and sign-in itself is tested in test_auth.py.
+    """
 
     def _sign_in(username: str, purpose: str | None = None) -> TestClient:
+        key = (username, purpose)
+        if key in _signed_in_cookies:
+            client.cookies.set(SESSION_COOKIE, _signed_in_cookies[key])
+            if client.get("/api/v1/me").status_code == 200:
+                return client
         r = login(client, username, web_env.password, purpose)
         assert r.status_code == 303, r.text[:500]
+        _signed_in_cookies[key] = client.cookies.get(SESSION_COOKIE)
         return client
 
     return _sign_in

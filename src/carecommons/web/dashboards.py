@@ -110,11 +110,17 @@ def breadcrumbs(aggs: PracticeAggregates, level: OrgLevel, org_id: str) -> list[
     return crumbs
 
 
-def _rate(num, den) -> tuple[float | None, float | None, float | None]:
-    if pd.isna(num) or pd.isna(den) or not den:
-        return None, None, None
-    ci = wilson(np.array([float(num)]), np.array([float(den)]))
-    return 100 * num / den, 100 * float(ci.lower[0]), 100 * float(ci.upper[0])
+def _rates(df: pd.DataFrame) -> list[tuple[float | None, float | None, float | None]]:
+    """(rate %, lower, upper) per row from published numerator/denominator; None where either is suppressed."""
+    num = df["numerator"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    den = df["denominator"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+    ok = ~np.isnan(num) & ~np.isnan(den) & (den > 0) & (num <= den)
+    out: list[tuple[float | None, float | None, float | None]] = [(None, None, None)] * len(df)
+    if ok.any():
+        ci = wilson(num[ok], den[ok])
+        for i, lo, hi in zip(np.flatnonzero(ok), ci.lower, ci.upper, strict=True):
+            out[i] = (100 * num[i] / den[i], 100 * float(lo), 100 * float(hi))
+    return out
 
 
 def fmt_count(v) -> str:
@@ -143,8 +149,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: s
     )
     summary_df = publish(summary_df, ["numerator", "denominator"])
     summary = []
-    for r, row in zip(REGISTERS, summary_df.itertuples(), strict=True):
-        rate, lo, hi = _rate(row.numerator, row.denominator)
+    for r, row, (rate, lo, hi) in zip(REGISTERS, summary_df.itertuples(), _rates(summary_df), strict=True):
         summary.append({"id": r.id, "label": r.label, "numerator": row.numerator, "denominator": row.denominator,
                         "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
 
@@ -162,8 +167,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: s
     )
     ind_df = publish(ind_df, ["numerator", "denominator"])
     indicators = []
-    for i, row in zip(INDICATORS, ind_df.itertuples(), strict=True):
-        rate, lo, hi = _rate(row.numerator, row.denominator)
+    for i, row, (rate, lo, hi) in zip(INDICATORS, ind_df.itertuples(), _rates(ind_df), strict=True):
         indicators.append({"id": i.id, "label": i.label, "numerator": row.numerator, "denominator": row.denominator,
                            "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
 
@@ -206,9 +210,8 @@ def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, reg: Re
     )
     df, _ = publish_parts(df, "org_id", ["numerator", "denominator"])
     out = []
-    for row in df.itertuples():
+    for row, (rate, lo, hi) in zip(df.itertuples(), _rates(df), strict=True):
         ref = OrgRef(clevel, str(row.org_id), org_name(aggs, clevel, str(row.org_id)))
-        rate, lo, hi = _rate(row.numerator, row.denominator)
         out.append(
             {"ref": ref, "numerator": row.numerator, "denominator": row.denominator, "rate": rate, "lo": lo, "hi": hi}
         )
@@ -286,8 +289,7 @@ def _funnel(aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Inde
     )
     by_name = dict(zip(points["name"], points["outlier"], strict=True))
     rows = []
-    for x in df.itertuples():
-        rate, _, _ = _rate(x.numerator, x.denominator)
+    for x, (rate, _, _) in zip(df.itertuples(), _rates(df), strict=True):
         rows.append(
             [
                 str(x.name),
@@ -367,8 +369,7 @@ def _breakdown(aggs: PracticeAggregates, ids: pd.Index, reg: Register, column: s
     title = f"{reg.label} prevalence by {label}"
     columns = [label, "Registered", "On register", "Rate", "95% interval"]
     rows, plot = [], []
-    for x in df.itertuples():
-        rate, lo, hi = _rate(x.numerator, x.denominator)
+    for x, (rate, lo, hi) in zip(df.itertuples(), _rates(df), strict=True):
         rows.append([x.category, fmt_count(x.denominator), fmt_count(x.numerator), fmt_pct(rate),
                      f"{lo:.1f}–{hi:.1f}%" if rate is not None else "–"])  # fmt: skip
         if rate is not None:
