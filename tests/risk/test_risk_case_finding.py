@@ -84,3 +84,13 @@ def test_each_search_finds_its_case_and_not_the_near_miss(store) -> None:
 def test_empty_store_returns_typed_empty_frame(store) -> None:
     out = find(store.con, store.index)
     assert out.empty and list(out.columns) == COLUMNS
+
+
+def test_restricting_to_named_patients(store) -> None:
+    for who in ("open_record", "someone_else"):
+        store.patient(who, age=70)
+        store.event(who, store.code("hba1c"), store.ago(10), 60)
+        store.event(who, store.code("af"), store.ago(10))
+    out = find(store.con, store.index, patient_ids=[store.ids["open_record"]])
+    assert set(out["patient_id"]) == {store.ids["open_record"]}
+    assert {"undiagnosed_diabetes", "af_not_anticoagulated"} <= set(out["finding"])

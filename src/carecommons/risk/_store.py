@@ -9,7 +9,7 @@ instead of once per codelist.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -45,11 +45,17 @@ def check_index_date(index_date: dt.date | str) -> dt.date:
 
 
 def population(
-    con: duckdb.DuckDBPyConnection, index_date: dt.date, min_age: int = 0, max_age: int | None = None
+    con: duckdb.DuckDBPyConnection,
+    index_date: dt.date,
+    min_age: int = 0,
+    max_age: int | None = None,
+    patient_ids: Sequence[int] | None = None,
 ) -> pd.DataFrame:
     """Patients alive and registered on the index date, aged min_age..max_age in completed years.
 
-    Also left in the connection as the temp table `_risk_population`, which the feature scans join to.
+    `patient_ids` restricts it to named patients (one record open in a consultation) so direct-care callers do not
+    compute a whole population. Also left in the connection as the temp table `_risk_population`, which the
+    feature scans join to.
     """
     con.execute(
         f"""
@@ -65,8 +71,14 @@ def population(
                         AND r.start_date <= $d AND (r.end_date IS NULL OR r.end_date >= $d))
         )
         SELECT * FROM base WHERE age >= $min_age AND ($max_age IS NULL OR age <= $max_age)
+          AND ($ids IS NULL OR list_contains($ids, patient_id))
         """,
-        {"d": index_date, "min_age": min_age, "max_age": max_age},
+        {
+            "d": index_date,
+            "min_age": min_age,
+            "max_age": max_age,
+            "ids": None if patient_ids is None else [int(i) for i in patient_ids],
+        },
     )
     return con.execute(f"SELECT * FROM {POP_TABLE} ORDER BY patient_id").df()
 

@@ -13,6 +13,7 @@ codelist: they count 0 and ORBIT_UNAVAILABLE says so, so a store score is a lowe
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np
@@ -83,10 +84,12 @@ def _af_features() -> list[Feature]:
     return out
 
 
-def _af_table(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.DataFrame:
+def _af_table(
+    con: duckdb.DuckDBPyConnection, index_date: dt.date | str, patient_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """One row per registered adult with an AF code, with every fact both scores and case finding need."""
     d = check_index_date(index_date)
-    pop = population(con, d, min_age=18)
+    pop = population(con, d, min_age=18, patient_ids=patient_ids)
     long = features(con, d, _af_features())
     names = [f.name for f in _af_features()]
     stats = {f"{n}_last": f"{n}.last_date" for n in names}
@@ -115,14 +118,16 @@ def _af_table(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.D
     )
 
 
-def cha2ds2_vasc(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.DataFrame:
+def cha2ds2_vasc(
+    con: duckdb.DuckDBPyConnection, index_date: dt.date | str, patient_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """CHA2DS2-VASc of every registered adult with atrial fibrillation (AFIB_COD ever).
 
     Columns: patient_id, sex, age, the seven components, score, on_anticoagulant (a DOAC or warfarin issued in
     the last 6 months). Stroke/TIA uses STRK_COD and TIA_COD (no systemic thromboembolism list is shipped);
     vascular disease uses CHD_COD and PAD_COD.
     """
-    t = _af_table(con, index_date)
+    t = _af_table(con, index_date, patient_ids)
     t["score"] = cha2ds2_vasc_score(
         t["age"], t["sex"] == "F", t["heart_failure"], t["hypertension"], t["diabetes"], t["stroke_tia"], t["vascular"]
     )
@@ -130,7 +135,9 @@ def cha2ds2_vasc(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> p
     return t[[*cols, "score", "on_anticoagulant"]]
 
 
-def orbit(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.DataFrame:
+def orbit(
+    con: duckdb.DuckDBPyConnection, index_date: dt.date | str, patient_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """ORBIT bleeding score of every registered adult with atrial fibrillation.
 
     Reduced haemoglobin is read as any anaemia code (eFI anaemia list; no haemoglobin value list is shipped);
@@ -138,7 +145,7 @@ def orbit(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.DataF
     unavailable (see ORBIT_UNAVAILABLE) and count 0. Columns: patient_id, age, anaemia, egfr_below_60, score,
     category.
     """
-    t = _af_table(con, index_date)
+    t = _af_table(con, index_date, patient_ids)
     egfr_low = (t["egfr"] < 60).fillna(False).astype(bool)
     zeros = np.zeros(len(t), dtype=bool)
     score = orbit_score(t["age"], t["anaemia"], zeros, egfr_low, zeros)

@@ -16,7 +16,7 @@ Six searches, each a rule a clinician can check against the record (thresholds a
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 
 import duckdb
 import numpy as np
@@ -60,9 +60,9 @@ def _frame(patient_ids: Iterable[int], finding: str, evidence: Iterable[str]) ->
     )
 
 
-def _measurements(con: duckdb.DuckDBPyConnection, d: dt.date) -> pd.DataFrame:
+def _measurements(con: duckdb.DuckDBPyConnection, d: dt.date, patient_ids: Sequence[int] | None) -> pd.DataFrame:
     """Per adult: raised BP reading counts, latest HbA1c, eGFR chronicity, and active diagnoses."""
-    pop = population(con, d, min_age=18)
+    pop = population(con, d, min_age=18, patient_ids=patient_ids)
     s = codes.snomed
     wanted = [Feature(n, s(n).codes) for n in ("hyp", "hyp_res", "dm", "dm_res", "ckd", "ckd_res")]
     wanted += [Feature("hba1c", s("hba1c").codes, months=HBA1C_MONTHS)]
@@ -116,10 +116,15 @@ def find(
     index_date: dt.date | str,
     *,
     care_plan_patient_ids: Iterable[int] | None = None,
+    patient_ids: Sequence[int] | None = None,
 ) -> pd.DataFrame:
-    """All six case-finding searches on the index date; one row per patient and finding (COLUMNS)."""
+    """All six case-finding searches on the index date; one row per patient and finding (COLUMNS).
+
+    `patient_ids` restricts every search to named patients (e.g. the record open in a consultation).
+    """
     d = check_index_date(index_date)
-    w = _measurements(con, d)
+    ids = None if patient_ids is None else list(patient_ids)
+    w = _measurements(con, d, ids)
     out = []
 
     sbp_n = w["sbp_raised"].fillna(0)
@@ -164,7 +169,7 @@ def find(
         )
     )
 
-    af = cha2ds2_vasc(con, d)
+    af = cha2ds2_vasc(con, d, ids)
     af = af[(af["score"] >= CHA2DS2_VASC_ANTICOAGULATE) & ~af["on_anticoagulant"]]
     out.append(
         _frame(
@@ -174,7 +179,7 @@ def find(
         )
     )
 
-    q = qrisk3_for_store(con, d)
+    q = qrisk3_for_store(con, d, ids)
     measured = np.array(["rati" not in imp and "sbp" not in imp for imp in q["imputed"]], dtype=bool)
     q = q[(q["qrisk3"] >= QRISK3_STATIN) & ~q["on_statin"] & measured]
     out.append(
@@ -188,7 +193,7 @@ def find(
         )
     )
 
-    f = frailty(con, d)
+    f = frailty(con, d, patient_ids=ids)
     f = f[f["category"].isin(["moderate", "severe"])]
     if care_plan_patient_ids is not None:
         f = f[~f["patient_id"].isin(np.fromiter(care_plan_patient_ids, dtype=np.int64))]

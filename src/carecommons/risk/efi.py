@@ -14,6 +14,7 @@ this may over-count slightly where a patient switches product within the year.
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 import duckdb
 import numpy as np
@@ -46,14 +47,19 @@ def _features() -> list[Feature]:
     return [Feature(f"efi:{d}", codes.snomed(f"efi:{d}").codes) for d in codes.EFI_DEFICITS]
 
 
-def frailty(con: duckdb.DuckDBPyConnection, index_date: dt.date | str, min_age: int = MIN_AGE) -> pd.DataFrame:
+def frailty(
+    con: duckdb.DuckDBPyConnection,
+    index_date: dt.date | str,
+    min_age: int = MIN_AGE,
+    patient_ids: Sequence[int] | None = None,
+) -> pd.DataFrame:
     """eFI of every patient aged `min_age`+ registered on the index date.
 
     Columns: patient_id, efi (0-1), category, deficits (sorted list of deficit names present, "polypharmacy"
-    included), deficit_count.
+    included), deficit_count. `patient_ids` restricts the run to named patients.
     """
     d = check_index_date(index_date)
-    population(con, d, min_age=min_age)
+    population(con, d, min_age=min_age, patient_ids=patient_ids)
     load_codes(con, d, _features())
     # Deficit lists are built in SQL: a pandas groupby over ~1 M patients is ten times slower than the scan.
     out = con.execute(

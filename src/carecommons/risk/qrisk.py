@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import duckdb
@@ -253,16 +254,18 @@ def _after(w: pd.DataFrame, flag: str, resolved: str) -> np.ndarray:
     return (last.notna() & (res.isna() | (last > res))).to_numpy()
 
 
-def qrisk3_for_store(con: duckdb.DuckDBPyConnection, index_date: dt.date | str) -> pd.DataFrame:
+def qrisk3_for_store(
+    con: duckdb.DuckDBPyConnection, index_date: dt.date | str, patient_ids: Sequence[int] | None = None
+) -> pd.DataFrame:
     """QRISK3 of every registered patient aged 25-84 without established CVD (CHD, stroke, TIA, PAD).
 
     Inputs are derived as listed in INPUT_SOURCES; UNAVAILABLE_INPUTS are set to 0. Missing measurements follow
     the documented imputation policy (`qrisk3_model`); values outside the accepted ranges are clipped into them.
     Columns: patient_id, sex, age, qrisk3, every model input, imputed (list of input names), clipped (list),
-    on_statin (a statin issued in the last 12 months).
+    on_statin (a statin issued in the last 12 months). `patient_ids` restricts the run to named patients.
     """
     d = check_index_date(index_date)
-    pop = population(con, d, QRISK_MIN_AGE, QRISK_MAX_AGE)
+    pop = population(con, d, QRISK_MIN_AGE, QRISK_MAX_AGE, patient_ids)
     pop = pop[pop["sex"].isin(["F", "M"])].reset_index(drop=True)
     long = features(con, d, _store_features())
     stats: dict[str, str] = {}
