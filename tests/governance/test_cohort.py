@@ -247,12 +247,15 @@ def test_every_governance_change_is_audited_and_the_chain_holds(world):
         actor="ig.lead",
     )
     users.deactivate(session, "ops", actor="ig.lead")
-    about_1 = [(e.action, e.user_id, e.role, e.purpose) for e in audit.entries_for_patient(session, 1)]
+    about_1 = [
+        (e.action, e.user_id, e.role, e.purpose) for e in audit.entries_for_patient(session, 1, include_changes=True)
+    ]
     assert about_1 == [
         ("ndop_opt_out", "pat.1", "patient", "administration"),
         ("carer_consent_given", "pat.1", "patient", "administration"),
     ]
-    assert [(e.action, e.user_id, e.role) for e in audit.entries_for_patient(session, 4)] == [
+    assert audit.entries_for_patient(session, 1) == []  # by default only data access shows
+    assert [(e.action, e.user_id, e.role) for e in audit.entries_for_patient(session, 4, include_changes=True)] == [
         ("caseload_add", "gp.a1", "gp")
     ]
     actions = [e.action for e in reversed(audit.entries(session, limit=100))]
@@ -274,4 +277,8 @@ def test_break_glass_alerts_stay_open_until_an_ig_lead_reviews_them(world):
     users.create_user(session, "ig", PW, "ig_lead", "icb:NCL")
     breakglass.review_alert(session, alert.id, "ig")
     assert breakglass.open_alerts(session) == []
-    assert [e.action for e in audit.entries_for_patient(session, 7)] == ["break_glass", "break_glass_reviewed"]
+    assert [e.action for e in audit.entries_for_patient(session, 7)] == ["break_glass"]
+    assert [e.action for e in audit.entries_for_patient(session, 7, include_changes=True)] == [
+        "break_glass",
+        "break_glass_reviewed",
+    ]

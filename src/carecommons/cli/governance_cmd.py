@@ -74,7 +74,11 @@ def audit_show(
     from carecommons.governance.audit import entries, entries_for_patient
 
     with _session(url) as session:
-        rows = entries_for_patient(session, patient) if patient is not None else entries(session, limit)
+        rows = (
+            entries_for_patient(session, patient, include_changes=True)
+            if patient is not None
+            else entries(session, limit)
+        )
     table = Table("seq", "when (UTC)", "user", "role", "organisation", "purpose", "patient", "action", "detail")
     for e in rows:
         table.add_row(

@@ -215,11 +215,16 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def entries_for_patient(session: Session, patient_id: int) -> list[AuditEntry]:
-    """Every entry about one patient, oldest first: what the patient sees on 'who looked at my record'."""
-    return list(
-        session.scalars(select(AuditEntry).where(AuditEntry.patient_id == int(patient_id)).order_by(AuditEntry.seq))
-    )
+def entries_for_patient(session: Session, patient_id: int, include_changes: bool = False) -> list[AuditEntry]:
+    """Entries about one patient, oldest first: what the patient sees on 'who looked at my record'.
+
+    By default only data access and care actions (entries under a data purpose); with include_changes, also
+    changes to governance state about them (their opt-out choices, caseload and carer-consent changes).
+    """
+    stmt = select(AuditEntry).where(AuditEntry.patient_id == int(patient_id))
+    if not include_changes:
+        stmt = stmt.where(AuditEntry.purpose != ADMINISTRATION)
+    return list(session.scalars(stmt.order_by(AuditEntry.seq)))
 
 
 def entries(session: Session, limit: int = 100) -> list[AuditEntry]:
