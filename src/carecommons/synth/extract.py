@@ -30,6 +30,7 @@ from carecommons.synth.writers import (
     write_bytes,
     write_csv,
     write_ndjson,
+    write_ndjson_chunks,
 )
 
 
@@ -207,11 +208,9 @@ def _ref(pid_str: pa.Array) -> list:
     return ['"subject":{"reference":"Patient/', pid_str, '"}']
 
 
-def _ids(prefix: str, n: int) -> pa.Array:
-    """Resource ids unique across the whole run: practice code, resource letter, row number."""
-    if not n:
-        return pa.array([], type=pa.string())
-    return join([prefix, int_str(np.arange(1, n + 1))])
+def _ids(prefix: str, start: int, stop: int) -> pa.Array:
+    """Resource ids unique across the whole run: practice code, resource letter, row number (1-based)."""
+    return join([prefix, int_str(np.arange(start + 1, stop + 1))])
 
 
 def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev, dup, future):
@@ -255,53 +254,14 @@ def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev,
     faults: list[FaultRow] = []
     for name, mask in (("Condition", cond), ("Observation", ~cond)):
         sel = np.flatnonzero(mask)
-        psub = pc.take(pid_s, pa.array(ev["p"][sel]))
-        codes = int_str(ev["code"][sel])
-        dates = pc.cast(days_to_date(ev["date"][sel]), pa.string())
-        ids = _ids(f"{practice_id}-{name[0].lower()}", len(sel))
-        if name == "Condition":
-            lines = join(['{"resourceType":"Condition","id":"', ids, '",', *_ref(psub),
-                          f',"code":{{"coding":[{{"system":"{C.SCT}","code":"', codes,
-                          '"}]},"onsetDateTime":"', dates, '"}'])  # fmt: skip
-        else:
-            value = ev["value"][sel]
-            has_v = ~np.isnan(value)
-            vstr = pc.cast(pa.array(np.where(has_v, value, 0.0)), pa.string())
-            unit = pc.fill_null(_units(ev["unit"][sel]), "")
-            lines = join(['{"resourceType":"Observation","id":"', ids, '","status":"final",', *_ref(psub),
-                          f',"code":{{"coding":[{{"system":"{C.SCT}","code":"', codes,
-                          '"}]},"effectiveDateTime":"', dates, '"',
-                          optional(has_v, [',"valueQuantity":{"value":', vstr, ',"unit":"', unit,
-                                           f'","system":"{C.UCUM}","code":"', unit, '"}']), "}"])  # fmt: skip
         rel = f"fhir/{name}.ndjson"
-        out.append(write_ndjson(base / rel, rel, lines))
+        out.append(write_ndjson_chunks(base / rel, rel, len(sel), _event_lines(name, practice_id, pid_s, ev, sel)))
         faults += _fault_rows("duplicate-events", f"{base_rel}/{rel}", dup[sel], 1)
         faults += _fault_rows("future-dates", f"{base_rel}/{rel}", future[sel], 1)
-
-    med = clin.medications
-    psub = pc.take(pid_s, pa.array(med["p"]))
-    lines = join(['{"resourceType":"MedicationRequest","id":"', _ids(f"{practice_id}-m", len(med["p"])),
-                  '","status":"active","intent":"order",', *_ref(psub),
-                  f',"medicationCodeableConcept":{{"coding":[{{"system":"{C.DMD}","code":"', int_str(med["code"]),
-                  '"}]},"authoredOn":"', pc.cast(days_to_date(med["date"]), pa.string()), '"}'])  # fmt: skip
-    out.append(write_ndjson(base / "fhir/MedicationRequest.ndjson", "fhir/MedicationRequest.ndjson", lines))
-
-    vac = clin.vaccinations
-    dmd_codes = codebook().flu_vaccine_dmd.codes.astype(np.int64)
-    system = pa.array(np.where(np.isin(vac["code"], dmd_codes), C.DMD, C.SCT))
-    lines = join(['{"resourceType":"Immunization","id":"', _ids(f"{practice_id}-i", len(vac["p"])),
-                  '","status":"completed","patient":{"reference":"Patient/', pc.take(pid_s, pa.array(vac["p"])),
-                  '"},"vaccineCode":{"coding":[{"system":"', system, '","code":"', int_str(vac["code"]),
-                  '"}]},"occurrenceDateTime":"', pc.cast(days_to_date(vac["date"]), pa.string()), '"}'])  # fmt: skip
-    out.append(write_ndjson(base / "fhir/Immunization.ndjson", "fhir/Immunization.ndjson", lines))
-
-    enc = clin.encounters
-    cls = pc.cast(pa.DictionaryArray.from_arrays(pa.array(enc["cls"]), pa.array(ENCOUNTER_CLASSES)), pa.string())
-    lines = join(['{"resourceType":"Encounter","id":"', _ids(f"{practice_id}-e", len(enc["p"])),
-                  '","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode","code":"',
-                  cls, '"},', *_ref(pc.take(pid_s, pa.array(enc["p"]))), ',"period":{"start":"',
-                  pc.cast(days_to_date(enc["date"]), pa.string()), '"}}'])  # fmt: skip
-    out.append(write_ndjson(base / "fhir/Encounter.ndjson", "fhir/Encounter.ndjson", lines))
+    for name, table in (("MedicationRequest", clin.medications), ("Immunization", clin.vaccinations),
+                        ("Encounter", clin.encounters)):  # fmt: skip
+        rel = f"fhir/{name}.ndjson"
+        out.append(write_ndjson_chunks(base / rel, rel, len(table["p"]), _other_lines(name, practice_id, pid_s, table)))
 
     rel = f"{base_rel}/fhir/Patient.ndjson"
     faults = (
@@ -310,3 +270,61 @@ def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev,
         + faults
     )
     return out, faults
+
+
+def _event_lines(name: str, practice_id: str, pid_s: pa.Array, ev: dict[str, np.ndarray], sel: np.ndarray):
+    """Builder of Condition or Observation lines for rows sel[start:stop] (see write_ndjson_chunks)."""
+    prefix = f"{practice_id}-{name[0].lower()}"
+
+    def build(start: int, stop: int) -> pa.Array:
+        rows = sel[start:stop]
+        psub = pc.take(pid_s, pa.array(ev["p"][rows]))
+        codes = int_str(ev["code"][rows])
+        dates = pc.cast(days_to_date(ev["date"][rows]), pa.string())
+        ids = _ids(prefix, start, stop)
+        if name == "Condition":
+            return join(['{"resourceType":"Condition","id":"', ids, '",', *_ref(psub),
+                         f',"code":{{"coding":[{{"system":"{C.SCT}","code":"', codes,
+                         '"}]},"onsetDateTime":"', dates, '"}'])  # fmt: skip
+        value = ev["value"][rows]
+        has_v = ~np.isnan(value)
+        vstr = pc.cast(pa.array(np.where(has_v, value, 0.0)), pa.string())
+        unit = pc.fill_null(_units(ev["unit"][rows]), "")
+        return join(['{"resourceType":"Observation","id":"', ids, '","status":"final",', *_ref(psub),
+                     f',"code":{{"coding":[{{"system":"{C.SCT}","code":"', codes,
+                     '"}]},"effectiveDateTime":"', dates, '"',
+                     optional(has_v, [',"valueQuantity":{"value":', vstr, ',"unit":"', unit,
+                                      f'","system":"{C.UCUM}","code":"', unit, '"}']), "}"])  # fmt: skip
+
+    return build
+
+
+def _other_lines(name: str, practice_id: str, pid_s: pa.Array, table: dict[str, np.ndarray]):
+    """Builder of MedicationRequest, Immunization or Encounter lines for rows start:stop."""
+    prefix = f"{practice_id}-{name[0].lower()}"
+    dmd_codes = codebook().flu_vaccine_dmd.ints
+
+    def build(start: int, stop: int) -> pa.Array:
+        ids = _ids(prefix, start, stop)
+        psub = pc.take(pid_s, pa.array(table["p"][start:stop]))
+        dates = pc.cast(days_to_date(table["date"][start:stop]), pa.string())
+        if name == "MedicationRequest":
+            return join(['{"resourceType":"MedicationRequest","id":"', ids, '","status":"active","intent":"order",',
+                         *_ref(psub), f',"medicationCodeableConcept":{{"coding":[{{"system":"{C.DMD}","code":"',
+                         int_str(table["code"][start:stop]), '"}]},"authoredOn":"', dates, '"}'])  # fmt: skip
+        if name == "Immunization":
+            codes = table["code"][start:stop]
+            system = pa.array(np.where(np.isin(codes, dmd_codes), C.DMD, C.SCT))
+            return join(['{"resourceType":"Immunization","id":"', ids,
+                         '","status":"completed","patient":{"reference":"Patient/', psub,
+                         '"},"vaccineCode":{"coding":[{"system":"', system, '","code":"', int_str(codes),
+                         '"}]},"occurrenceDateTime":"', dates, '"}'])  # fmt: skip
+        cls = pc.cast(
+            pa.DictionaryArray.from_arrays(pa.array(table["cls"][start:stop]), pa.array(ENCOUNTER_CLASSES)),
+            pa.string(),
+        )
+        return join(['{"resourceType":"Encounter","id":"', ids,
+                     '","status":"finished","class":{"system":"http://terminology.hl7.org/CodeSystem/v3-ActCode",'
+                     '"code":"', cls, '"},', *_ref(psub), ',"period":{"start":"', dates, '"}}'])  # fmt: skip
+
+    return build

@@ -59,6 +59,7 @@ class SynthSummary:
 @dataclass
 class _PracticeResult:
     index: int
+    n_patients: int
     system: str
     rows: dict[str, int]
     faults: list[FaultRow]
@@ -102,7 +103,7 @@ def _run_practice(spec: PracticeSpec) -> _PracticeResult:
         table = _FILE_TABLE[w.relpath.rsplit("/", 1)[-1]]
         rows[table] = rows.get(table, 0) + w.rows
     candidates = select_candidates(people, clin, spec.borough, spec.icb, plan.extract_date, rng)
-    return _PracticeResult(spec.index, system, rows, faults, candidates)
+    return _PracticeResult(spec.index, spec.n_patients, system, rows, faults, candidates)
 
 
 def _results(plan: Plan, out_dir: Path, fmt: str, faults: frozenset[str], workers: int) -> Iterator[_PracticeResult]:
@@ -170,7 +171,7 @@ def generate(
             summary.practices_by_system[res.system] = summary.practices_by_system.get(res.system, 0) + 1
             all_faults.extend(res.faults)
             candidates.append(res.candidates)
-            bar.advance(task, plan.practices[res.index].n_patients)
+            bar.advance(task, res.n_patients)
         feed_people = pd.concat(candidates, ignore_index=True)
         feeds = bar.add_task("social care and hospital feeds", total=2)
         summary.social_care_records, social_truth = write_social_care(out_dir, feed_people, extract, seed)

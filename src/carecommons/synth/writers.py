@@ -8,7 +8,7 @@ joined without escaping; tests/synth parse every line back with json.loads.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -75,13 +75,34 @@ def optional(mask: np.ndarray, parts: Sequence[Part]) -> pa.Array:
     return pc.if_else(pa.array(np.asarray(mask, dtype=bool)), join(filled), "")
 
 
+def _ndjson_bytes(lines: pa.Array) -> memoryview:
+    """The lines' bytes, each followed by a newline, without copying out of Arrow."""
+    arr = pc.binary_join_element_wise(lines, "\n", "")
+    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if pa.types.is_large_string(arr.type) else np.int32)
+    start, stop = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
+    return memoryview(arr.buffers()[2])[start:stop]
+
+
 def write_ndjson(path: Path, relpath: str, lines: pa.Array | None) -> Written:
     """Write one JSON document per line; `lines` hold the documents without the newline."""
     if lines is None or len(lines) == 0:
         return Written(relpath, write_bytes(path, b""), 0)
-    arr = pc.binary_join_element_wise(lines, "\n", "")
-    arr = arr.cast(pa.large_string()) if arr.nbytes > 1 << 30 else arr
-    offsets = np.frombuffer(arr.buffers()[1], dtype=np.int64 if pa.types.is_large_string(arr.type) else np.int32)
-    start, stop = int(offsets[arr.offset]), int(offsets[arr.offset + len(arr)])
-    data = memoryview(arr.buffers()[2])[start:stop]
-    return Written(relpath, write_bytes(path, data), len(arr))
+    return Written(relpath, write_bytes(path, _ndjson_bytes(lines)), len(lines))
+
+
+#: Rows per NDJSON chunk: bounds memory (~250 bytes a resource) however big a practice is.
+NDJSON_CHUNK = 250_000
+
+
+def write_ndjson_chunks(
+    path: Path, relpath: str, n: int, build: Callable[[int, int], pa.Array], chunk: int = NDJSON_CHUNK
+) -> Written:
+    """Write n resources built `chunk` rows at a time by build(start, stop), hashing as the file is written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    digest = hashlib.sha256()
+    with open(path, "wb") as fh:
+        for start in range(0, n, chunk):
+            data = _ndjson_bytes(build(start, min(n, start + chunk)))
+            digest.update(data)
+            fh.write(data)
+    return Written(relpath, digest.hexdigest(), n)
