@@ -53,6 +53,9 @@ def test_each_search_finds_its_case_and_not_the_near_miss(store) -> None:
         store.event(who, store.code("chol_ratio"), store.ago(100), 6.0)
         store.event(who, sbp, store.ago(100), 135)
     store.med("cvd_statin", store.code("statin"), store.ago(30))
+    store.patient("cvd_no_lipids", age=68, sex="M")  # same risk, but no lipid test to act on
+    store.event("cvd_no_lipids", store.code("smoke_current"), store.ago(100))
+    store.event("cvd_no_lipids", sbp, store.ago(100), 135)
     # frailty: 10 deficits (moderate); one with a care plan is not found
     for who in ("frail", "frail_planned"):
         store.patient(who, age=85)
@@ -73,7 +76,7 @@ def test_each_search_finds_its_case_and_not_the_near_miss(store) -> None:
         ("frail", "frailty_no_care_plan"),
     }
     assert expected_found <= found
-    for who in ("bp_one", "bp_coded", "dm_border", "ckd_once", "af_ac", "cvd_statin", "frail_planned"):
+    for who in ("bp_one", "bp_coded", "dm_border", "ckd_once", "af_ac", "cvd_statin", "cvd_no_lipids", "frail_planned"):
         assert not any(name == who for name, _ in found), who
     assert out.set_index("finding").loc["undiagnosed_diabetes", "suggested_action"] == ACTIONS["undiagnosed_diabetes"]
     evidence = dict(zip(out["finding"], out["evidence"], strict=False))

@@ -8,7 +8,8 @@ Six searches, each a rule a clinician can check against the record (thresholds a
 - ckd_uncoded: no active CKD 3-5 code; eGFR < 60 on two occasions >= 90 days apart in 24 months and the latest < 60
   (KDIGO 2012 / NICE NG203 chronicity rule).
 - high_qrisk_no_statin: QRISK3 >= 10% without established CVD and no statin issued in 12 months (NICE NG238), where
-  the cholesterol ratio and systolic BP were measured (a score resting on imputed values is not evidence enough).
+  systolic BP was measured and a lipid test exists in 5 years (a score resting only on imputed values is not evidence
+  enough); imputed inputs are named in the evidence.
 - frailty_no_care_plan: eFI moderate or severe and no care plan known (care plans live in the operational database:
   pass the ids of patients who have one; without them every moderate/severe patient is listed).
 """
@@ -46,8 +47,8 @@ ACTIONS: dict[str, str] = {
     "decision and bleeding risk (NICE NG196)",
     "ckd_uncoded": "Confirm CKD: check ACR, stage by eGFR and ACR, code the CKD stage and add to the register "
     "(NICE NG203)",
-    "high_qrisk_no_statin": "Discuss lipid-lowering for primary prevention: offer atorvastatin 20 mg after "
-    "lifestyle advice; record the decision (NICE NG238)",
+    "high_qrisk_no_statin": "Discuss lipid-lowering for primary prevention: check a full lipid profile, offer "
+    "atorvastatin 20 mg after lifestyle advice; record the decision (NICE NG238)",
     "frailty_no_care_plan": "Clinical frailty review (confirm with a validated tool) and agree a personalised care "
     "and support plan; consider a structured medication review",
 }
@@ -180,7 +181,7 @@ def find(
     )
 
     q = qrisk3_for_store(con, d, ids)
-    measured = np.array(["rati" not in imp and "sbp" not in imp for imp in q["imputed"]], dtype=bool)
+    measured = np.array(["sbp" not in imp for imp in q["imputed"]], dtype=bool) & q["lipids_measured"].to_numpy()
     q = q[(q["qrisk3"] >= QRISK3_STATIN) & ~q["on_statin"] & measured]
     out.append(
         _frame(

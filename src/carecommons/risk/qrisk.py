@@ -261,8 +261,9 @@ def qrisk3_for_store(
 
     Inputs are derived as listed in INPUT_SOURCES; UNAVAILABLE_INPUTS are set to 0. Missing measurements follow
     the documented imputation policy (`qrisk3_model`); values outside the accepted ranges are clipped into them.
-    Columns: patient_id, sex, age, qrisk3, every model input, imputed (list of input names), clipped (list),
-    on_statin (a statin issued in the last 12 months). `patient_ids` restricts the run to named patients.
+    Columns: patient_id, sex, age, qrisk3, every model input, imputed (tuple of input names), clipped (tuple),
+    on_statin (a statin issued in the last 12 months), lipids_measured (a cholesterol, HDL or ratio value in 5 years:
+    where only total cholesterol is recorded the ratio is still imputed, but a lipid test exists to act on). `patient_ids` restricts the run to named patients.
     """
     d = check_index_date(index_date)
     pop = population(con, d, QRISK_MIN_AGE, QRISK_MAX_AGE, patient_ids)
@@ -352,4 +353,7 @@ def qrisk3_for_store(
     out["imputed"] = _names_from_flags(np.column_stack([imputed[k] for k in IMPUTABLE]), IMPUTABLE, len(w))
     out["clipped"] = _names_from_flags(clipped, tuple(clip_names), len(w))
     out["on_statin"] = (w["statin_n"] > 0).to_numpy()
+    out["lipids_measured"] = (
+        w[["chol_ratio_value", "chol_total_value", "chol_hdl_value"]].notna().any(axis=1)
+    ).to_numpy()
     return out
