@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, select, update
+from sqlalchemy import Row, insert, select, update
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import InvalidInput
@@ -164,6 +164,7 @@ def _append(
     seq, prev = head.last_seq, head.last_hash
     at = utcnow()
     targets: Sequence[int | None] = list(dict.fromkeys(int(p) for p in patient_ids)) if patient_ids else [None]
+    rows: list[dict[str, object]] = []
     for pid in targets:
         seq += 1
         fields = dict(
@@ -178,9 +179,10 @@ def _append(
             detail=detail,
             prev_hash=prev,
         )
-        digest = entry_hash(**fields)
-        session.add(AuditEntry(**fields, hash=digest))
-        prev = digest
+        prev = entry_hash(**fields)
+        rows.append({**fields, "hash": prev})
+    # One executemany: a worklist of thousands of patients is audited in one round trip, not one ORM object each.
+    session.execute(insert(AuditEntry), rows)
     head.last_seq, head.last_hash = seq, prev
     session.commit()
 
