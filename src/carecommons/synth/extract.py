@@ -116,7 +116,18 @@ def _values(value: np.ndarray) -> pa.Array:
     return pa.array(value, from_pandas=True)
 
 
-def _write_csv(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev, dup, future):
+def _write_csv(
+    base: Path,
+    base_rel: str,
+    practice_id: str,
+    people: People,
+    clin: Clinical,
+    nhs: np.ndarray,
+    eth_missing: np.ndarray,
+    ev: dict[str, np.ndarray],
+    dup: np.ndarray,
+    future: np.ndarray,
+) -> tuple[list[Written], list[FaultRow]]:
     pid = people.patient_id
     out: list[Written] = []
     ethnic = pa.array(people.eth_code, mask=eth_missing)
@@ -213,7 +224,18 @@ def _ids(prefix: str, start: int, stop: int) -> pa.Array:
     return join([prefix, int_str(np.arange(start + 1, stop + 1))])
 
 
-def _write_fhir(base, base_rel, practice_id, people, clin, nhs, eth_missing, ev, dup, future):
+def _write_fhir(
+    base: Path,
+    base_rel: str,
+    practice_id: str,
+    people: People,
+    clin: Clinical,
+    nhs: np.ndarray,
+    eth_missing: np.ndarray,
+    ev: dict[str, np.ndarray],
+    dup: np.ndarray,
+    future: np.ndarray,
+) -> tuple[list[Written], list[FaultRow]]:
     pid_s = int_str(people.patient_id)
     ods = f'{{"identifier":{{"system":"{C.ODS_SYSTEM}","value":"{practice_id}"}}}}'
     out: list[Written] = []

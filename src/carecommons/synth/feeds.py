@@ -53,19 +53,22 @@ DISPOSITIONS = ("Usual place of residence", "Care home", "Other NHS hospital", "
 _PRIORITY = ("HF", "COPD", "STIA", "AF", "CHD", "DM", "CKD", "DEM", "AST", "CAN")
 
 
+def _sig(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
 def select_candidates(people: People, clin: Clinical, borough: str, icb: str, extract: dt.date,
                       rng: np.random.Generator) -> pd.DataFrame:  # fmt: skip
     """The practice's patients who appear in social care and/or hospital feeds, with what the feeds need."""
     age = people.age.astype(float)
     reg = clin.registers
     adult = people.age >= 18
-    sig = lambda x: 1.0 / (1.0 + np.exp(-x))  # noqa: E731
     p_social = adult * (
-        0.012 + 0.10 * sig((age - 82) / 6) + 0.5 * clin.care_home + 0.3 * clin.housebound + 0.3 * reg["LD"]
+        0.012 + 0.10 * _sig((age - 82) / 6) + 0.5 * clin.care_home + 0.3 * clin.housebound + 0.3 * reg["LD"]
         + 0.15 * reg["DEM"] + 0.05 * reg["MH"]
     )  # fmt: skip
     serious = reg["HF"] | reg["COPD"] | reg["STIA"] | reg["AF"] | reg["CKD"]
-    p_hosp = 0.03 + 0.25 * sig((age - 78) / 8) + 0.1 * serious
+    p_hosp = 0.03 + 0.25 * _sig((age - 78) / 8) + 0.1 * serious
     social = rng.random(len(people)) < np.clip(p_social, 0, 0.95)
     hosp = rng.random(len(people)) < np.clip(p_hosp, 0, 0.95)
     sel = np.flatnonzero(social | hosp)
