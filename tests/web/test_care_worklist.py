@@ -87,3 +87,34 @@ def test_bad_filter_is_reported_not_echoed(as_user, web_env):
     client = as_user(_first(web_env, "practice_manager"))
     r = client.get("/care/worklist", params={"age_min": "sixty<script>"})
     assert r.status_code == 400 and "There is a problem" in r.text and "sixty<script>" not in r.text
+
+
+def test_risk_case_finding_source_adds_frailty_without_a_care_plan(tmp_path):
+    """The web's risk source: 10 eFI deficits (severe frailty) and no care plan puts an 85-year-old on the list."""
+    import datetime as dt
+    import importlib
+    import sys
+    from pathlib import Path
+
+    import duckdb
+
+    from carecommons.care.rules import ItemKind
+    from carecommons.risk import codes
+    from carecommons.web.routes.care_worklists import RiskCaseFinding
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "care"))
+    data = importlib.import_module("care_testdata")
+    con = duckdb.connect()
+    data.build_store(con)
+    for i, deficit in enumerate(codes.EFI_DEFICITS[:10]):
+        code = sorted(codes.snomed(f"efi:{deficit}").codes)[0]
+        con.execute("INSERT INTO events VALUES (103, 'P1', ?, ?, NULL, NULL, 'L1')", [code, dt.date(2024, 1, 1 + i)])
+    con.execute("CREATE TEMP TABLE pop AS SELECT * FROM (VALUES (103::BIGINT), (106::BIGINT)) t(patient_id)")
+    source = RiskCaseFinding(("test-store", 1.0), frozenset())
+    items = list(source.items(con, "pop", "P1", data.INDEX))
+    assert [(i.patient_id, i.rule_id, i.kind) for i in items] == [
+        (103, "risk:frailty_no_care_plan", ItemKind.CASE_FINDING)
+    ]
+    assert items[0].detail  # the evidence a clinician checks
+    with_plan = RiskCaseFinding(("test-store", 1.0), frozenset({103}))
+    assert list(with_plan.items(con, "pop", "P1", data.INDEX)) == []

@@ -40,6 +40,7 @@ class WorklistItem:
     template: str
     last_date: dt.date | None = None
     value: float | None = None
+    detail: str = ""  # evidence in words, from sources that have it (e.g. risk case finding)
 
 
 @dataclass(frozen=True)
@@ -425,6 +426,7 @@ CSV_COLUMNS = (
     "last_recorded",
     "last_value",
     "last_invited",
+    "evidence",
 )
 
 
@@ -462,6 +464,7 @@ def rows_to_csv(rows: Sequence[WorklistRow]) -> str:
                         it.last_date,
                         it.value,
                         r.last_invited,
+                        it.detail,
                     )
                 ]
             )

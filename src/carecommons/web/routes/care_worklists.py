@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import datetime as dt
+import threading
+import time
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
+from sqlalchemy import select
 
 from carecommons.care.invitations import invite
 from carecommons.care.rules import BUILTIN_RULES, ItemKind
 from carecommons.care.templates import TEMPLATES
-from carecommons.care.worklists import WorklistFilters, rows_to_csv, worklist
+from carecommons.care.worklists import WorklistFilters, WorklistItem, rows_to_csv, worklist
 from carecommons.core.errors import CarecommonsError, InvalidInput
 from carecommons.governance.purposes import Requester
-from carecommons.store.models.care import InvitationBatch
-from carecommons.web.deps import require_roles
+from carecommons.store.models.care import CarePlan, InvitationBatch
+from carecommons.web.deps import require_roles, state
 from carecommons.web.roles import NavItem
 from carecommons.web.routes.care_common import PRACTICE_ROLE_VALUES, op_session, parse_int, store
 from carecommons.web.templating import render
@@ -25,6 +28,79 @@ NAV = [NavItem("Worklist", "/care/worklist", PRACTICE_ROLE_VALUES)]
 practice_staff = require_roles(*PRACTICE_ROLE_VALUES)
 
 PAGE_LIMIT = 500
+
+#: Case-finding searches from the risk layer that the care rules do not already cover (care has its own
+#: undiagnosed hypertension and diabetes rules), with the label a practice sees.
+RISK_FINDINGS: dict[str, str] = {
+    "af_not_anticoagulated": "Atrial fibrillation, CHA2DS2-VASc 2 or more, not anticoagulated",
+    "ckd_uncoded": "Possible uncoded chronic kidney disease (two low eGFRs)",
+    "high_qrisk_no_statin": "QRISK3 10% or more without a statin",
+    "frailty_no_care_plan": "Moderate or severe frailty (eFI) without a care plan",
+}
+RISK_CACHE_SECONDS = 300.0
+_risk_cache: dict[tuple, tuple[float, list[tuple[int, str, str]]]] = {}
+_risk_lock = threading.Lock()
+
+
+class RiskCaseFinding:
+    """A `care.worklists.WorklistSource` over `risk.case_finding.find` (web may import risk; care may not).
+
+    The searches run over the whole store, so their result is cached per store file, index date and set of
+    patients with care plans for a few minutes; the worklist keeps only its own practice's allowed patients.
+    """
+
+    def __init__(self, store_key: tuple, care_plan_patient_ids: frozenset[int]) -> None:
+        self.store_key = store_key
+        self.care_plan_patient_ids = care_plan_patient_ids
+        self.error: str = ""
+
+    def _findings(self, con, index_date: dt.date) -> list[tuple[int, str, str]]:
+        key = (*self.store_key, index_date, self.care_plan_patient_ids)
+        with _risk_lock:
+            hit = _risk_cache.get(key)
+            if hit is not None and time.monotonic() - hit[0] < RISK_CACHE_SECONDS:
+                return hit[1]
+            from carecommons.risk.case_finding import find
+
+            df = find(con, index_date, care_plan_patient_ids=self.care_plan_patient_ids)
+            df = df[df["finding"].isin(list(RISK_FINDINGS))]
+            value = [
+                (int(p), str(f), str(e))
+                for p, f, e in zip(df["patient_id"], df["finding"], df["evidence"], strict=True)
+            ]
+            _risk_cache.clear()  # one entry is enough: the newest store, today
+            _risk_cache[key] = (time.monotonic(), value)
+            return value
+
+    def items(self, con, population_table: str, practice_id: str, index_date: dt.date):
+        try:
+            findings = self._findings(con, index_date)
+        except (CarecommonsError, KeyError, ValueError) as err:
+            self.error = f"Risk-based case finding is unavailable ({err.__class__.__name__})."
+            return []
+        pop = {int(r[0]) for r in con.execute(f"SELECT patient_id FROM {population_table}").fetchall()}
+        return [
+            WorklistItem(
+                pid, f"risk:{finding}", ItemKind.CASE_FINDING, RISK_FINDINGS[finding], "review", detail=evidence
+            )
+            for pid, finding, evidence in findings
+            if pid in pop
+        ]
+
+
+def _risk_source(request: Request, session) -> RiskCaseFinding:
+    store_path = state(request).settings.store_path
+    mtime = store_path.stat().st_mtime if store_path.exists() else 0.0
+    with_plans = frozenset(
+        int(p) for p in session.execute(select(CarePlan.patient_id).where(CarePlan.status == "active")).scalars()
+    )
+    return RiskCaseFinding((str(store_path), mtime), with_plans)
+
+
+def rule_choices() -> list[tuple[str, str]]:
+    return [(r.id, r.label) for r in BUILTIN_RULES] + [(f"risk:{k}", v) for k, v in RISK_FINDINGS.items()]
+
+
 KIND_LABELS = {ItemKind.RECALL: "Recall", ItemKind.CARE_GAP: "Care gap", ItemKind.CASE_FINDING: "Case finding"}
 KIND_TAGS = {
     ItemKind.RECALL: "nhsuk-tag--blue",
@@ -42,7 +118,7 @@ def filters_from(params) -> tuple[WorklistFilters, dict]:
         kind_set = frozenset(ItemKind(k) for k in kinds)
     except ValueError:
         raise InvalidInput("kind", "is not a known kind", "choose recall, care gap or case finding") from None
-    known = {r.id for r in BUILTIN_RULES}
+    known = {rid for rid, _label in rule_choices()}
     if any(r not in known for r in rules):
         raise InvalidInput("rule", "is not a known reason", "choose reasons from the list")
     sex = (params.get("sex") or "").strip() or None
@@ -74,7 +150,8 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
     page_filters = WorklistFilters(**{**filters.__dict__, "limit": PAGE_LIMIT + 1})
     batch = None
     with store(request) as con, op_session(request) as session:
-        rows = worklist(con, session, requester, requester.org_id or "", page_filters)
+        risk = _risk_source(request, session)
+        rows = worklist(con, session, requester, requester.org_id or "", page_filters, sources=[risk])
         batch_id = request.query_params.get("batch", "")
         if batch_id.isdigit():
             batch = session.get(InvitationBatch, int(batch_id))
@@ -89,7 +166,8 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
             "truncated": truncated,
             "raw": raw,
             "errors": errors,
-            "rules": BUILTIN_RULES,
+            "rules": rule_choices(),
+            "risk_note": risk.error,
             "kinds": KIND_LABELS,
             "kind_tags": KIND_TAGS,
             "templates": sorted({t for t, _c in TEMPLATES}),
@@ -105,7 +183,15 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
 def worklist_csv(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
     filters, _raw = filters_from(request.query_params)
     with store(request) as con, op_session(request) as session:
-        rows = worklist(con, session, requester, requester.org_id or "", filters, audit_action="worklist.export")
+        rows = worklist(
+            con,
+            session,
+            requester,
+            requester.org_id or "",
+            filters,
+            sources=[_risk_source(request, session)],
+            audit_action="worklist.export",
+        )
     name = f"worklist-{requester.org_id}-{dt.date.today().isoformat()}.csv"
     return Response(
         rows_to_csv(rows),
