@@ -17,7 +17,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-from carecommons.core.dates import months_back
+from carecommons.core.dates import months_back, parse_date
 from carecommons.core.errors import InvalidInput
 
 POP_TABLE = "_risk_population"
@@ -35,9 +35,8 @@ class Feature:
 
 
 def check_index_date(index_date: dt.date | str) -> dt.date:
+    """An index date from a date or ISO text, rejecting anything else with the input named."""
     if isinstance(index_date, str):
-        from carecommons.core.dates import parse_date
-
         return parse_date(index_date, "index_date")
     if not isinstance(index_date, dt.date):
         raise InvalidInput("index_date", f"{type(index_date).__name__} is not a date", "pass a datetime.date")

@@ -6,18 +6,22 @@ a clinician's values, and deriving the published inputs from coded records.
 
 from __future__ import annotations
 
+import csv
 import datetime as dt
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cache
 
 import duckdb
 import numpy as np
 import pandas as pd
 
 from carecommons.core.errors import InvalidInput
+from carecommons.reference.codelists import CODELIST_DIR
+from carecommons.risk import codes
 from carecommons.risk._store import Feature, check_index_date, features, population, wide
-from carecommons.risk.qrisk3_model import BINARY_INPUTS, IMPUTABLE, RANGES, qrisk3_arrays
+from carecommons.risk.qrisk3_model import IMPUTABLE, RANGES, qrisk3_arrays
 
 
 @dataclass(frozen=True)
@@ -105,7 +109,6 @@ def qrisk3_detailed(
     arrays = {k: np.array([np.nan if v is None else float(v)]) for k, v in measured.items()}
     arrays.update({k: np.array([float(v)]) for k, v in flags.items()})
     scores, imputed = qrisk3_arrays(np.array([male]), age=np.array([float(age)]), **arrays)
-    assert set(BINARY_INPUTS) <= set(arrays) and set(IMPUTABLE) <= set(arrays)
     return QriskResult(float(scores[0]), tuple(k for k in IMPUTABLE if imputed[k][0]))
 
 
@@ -213,19 +216,14 @@ _ETHRISK_BY_GROUP16 = {
 }  # fmt: skip
 
 
+@cache
 def _ethrisk_lookup() -> dict[str, int]:
-    import csv
-
-    from carecommons.reference.codelists import CODELIST_DIR
-
     path = CODELIST_DIR / "opensafely-ethnicity-snomed-0removed.csv"
     with path.open(newline="", encoding="utf-8-sig") as fh:
         return {r["code"]: _ETHRISK_BY_GROUP16[r["Grouping_16"]] for r in csv.DictReader(fh)}
 
 
 def _store_features() -> list[Feature]:
-    from carecommons.risk import codes
-
     s = codes.snomed
     ever = ("af", "ra", "smi", "ckd", "ckd_res", "hyp", "hyp_res", "dm", "dm_res", "chd", "stroke", "tia", "pad")
     out = [Feature(n, s(n).codes) for n in ever]
