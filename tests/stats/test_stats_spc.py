@@ -62,6 +62,8 @@ def test_two_out_of_three_near_the_limit() -> None:
     assert out["two_of_three"].tolist()[-3:] == [True, False, True]
     assert not out["outside"].any()
     assert out["variation"].iloc[-1] == "neutral high"
+    # the middle point below the mean breaks the pattern
+    assert not analyse([*STABLE, near, 6.0, near], baseline=12)["two_of_three"].any()
 
 
 def test_assurance() -> None:

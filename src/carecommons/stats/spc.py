@@ -78,15 +78,16 @@ def _trends(x: np.ndarray, length: int) -> np.ndarray:
 
 
 def _two_of_three(x: np.ndarray, lim: Limits) -> np.ndarray:
-    """Points beyond 2 sigma that are among 2 of 3 consecutive such points on the same side of the mean."""
-    high = x > lim.mean + 2 * lim.sigma
-    low = x < lim.mean - 2 * lim.sigma
+    """Points beyond 2 sigma in a window of 3 consecutive points, all on one side of the mean, of which at least
+    2 are beyond 2 sigma on that side (only the near-limit points are flagged, as in MDC)."""
     flagged = np.zeros(len(x), dtype=bool)
-    for near in (high, low):
+    for near, side in (
+        (x > lim.mean + 2 * lim.sigma, x > lim.mean),
+        (x < lim.mean - 2 * lim.sigma, x < lim.mean),
+    ):
         for i in range(len(x) - 2):
-            window = near[i : i + 3]
-            if window.sum() >= 2:
-                flagged[i : i + 3] |= window
+            if near[i : i + 3].sum() >= 2 and side[i : i + 3].all():
+                flagged[i : i + 3] |= near[i : i + 3]
     return flagged
 
 
