@@ -11,6 +11,7 @@ Examples:
   .venv/bin/python benchmarks/bench_linkage.py --source noise --gp 1000000 --feed 100000
   .venv/bin/python benchmarks/bench_linkage.py --source noise --gp 10700000 --feed 1000000 --em-max-pairs 2e6
   .venv/bin/python benchmarks/bench_linkage.py --source synth --gp 20000
+  .venv/bin/python benchmarks/bench_linkage.py --pseudonyms 10000000   (keyed pseudonyms of a DuckDB column)
 Prints one JSON line of figures; the store and work files go to a temporary directory (or --work).
 """
 
@@ -56,6 +57,33 @@ def build_synth(work: Path, store: Path, n_gp: int, seed: int) -> Path:
     return out / "truth" / "identity.csv"
 
 
+def bench_pseudonyms(n: int) -> dict:
+    """Seconds to pseudonymise an n-row NHS-number column in DuckDB (the planning-view path)."""
+    import duckdb
+
+    from carecommons.identity.keys import create_key
+    from carecommons.identity.pseudonym import pseudonymise_table
+
+    with tempfile.TemporaryDirectory() as tmp:
+        kdir = Path(tmp) / "keys"
+        create_key("planning", kdir)
+        con = duckdb.connect()
+        con.execute("SET enable_progress_bar = false")
+        con.execute(f"CREATE TABLE t AS SELECT CAST(4000000000 + range * 7919 AS VARCHAR) AS nhs FROM range({n})")
+        t0 = time.perf_counter()
+        rel = pseudonymise_table(con, "t", ["nhs"], "planning", kdir)
+        distinct = rel.aggregate("count(DISTINCT nhs)").fetchall()[0][0]
+        seconds = time.perf_counter() - t0
+    return {
+        "date": time.strftime("%Y-%m-%d"),
+        "pseudonyms": n,
+        "distinct": distinct,
+        "seconds": round(seconds, 1),
+        "rows_per_second": round(n / seconds),
+        "peak_rss_gib": round(_peak_rss_gib(), 2),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--source", choices=("noise", "synth"), default="noise")
@@ -67,7 +95,11 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--em-max-pairs", type=float, default=None)
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory cap for Splink, e.g. 12GB")
     ap.add_argument("--work", type=Path, default=None, help="work directory (kept); default: a temp dir (removed)")
+    ap.add_argument("--pseudonyms", type=int, default=None, help="only time pseudonymising this many values")
     args = ap.parse_args(argv)
+    if args.pseudonyms:
+        print(json.dumps(bench_pseudonyms(args.pseudonyms)))
+        return 0
 
     logging.getLogger("splink").setLevel(logging.ERROR)
     from carecommons.identity.evaluation import evaluate_against_truth

@@ -90,7 +90,7 @@ def linked(tmp_path_factory):
 def make_store(tmp_path):
     """Factory for a fresh fixture store: make_store(n_gp, n_feed, seed)."""
 
-    def make(n_gp: int = 1500, n_feed: int = 300, seed: int = 11) -> LinkFixture:
+    def make(n_gp: int = 1000, n_feed: int = 200, seed: int = 11) -> LinkFixture:
         return build_store(tmp_path / f"store-{n_gp}-{n_feed}-{seed}.duckdb", n_gp, n_feed, seed)
 
     return make

@@ -8,7 +8,7 @@ from carecommons.core.errors import InvalidInput, NotFound
 from carecommons.identity.explain import explain_pair, explain_record, save_waterfall_chart
 
 
-def _probabilistic_records(con, n=5):
+def _probabilistic_records(con, n=3):
     return con.execute(
         "SELECT record_id, match_weight FROM person_index WHERE method = 'probabilistic' ORDER BY match_weight LIMIT $1",
         [n],

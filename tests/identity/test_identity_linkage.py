@@ -106,3 +106,25 @@ def test_unknown_record_is_not_found(linked):
     fx, _ = linked
     with pytest.raises(NotFound):
         person_for_record(fx.con, "NO-SUCH-RECORD")
+
+
+def test_store_without_feeds_or_without_gp_links_what_it_can(tmp_path):
+    from carecommons.identity.noise import gp_population, load_into_store, noisy_feed
+    from carecommons.store.analytics import connect
+
+    gp = gp_population(50, 1)
+    only_gp = connect(tmp_path / "gp.duckdb")
+    load_into_store(only_gp, gp)
+    result = run_linkage(only_gp)
+    assert result.counts == {"gp": {"gp_record": 50}}
+    assert result.model_json == {}
+
+    records, _ = noisy_feed(gp, 20, "social_care", 2)
+    only_feed = connect(tmp_path / "feed.duckdb")
+    load_into_store(only_feed, gp.slice(0, 0), records)
+    result = run_linkage(only_feed)
+    assert result.counts == {"social_care": {"unlinked": 20}}
+    with pytest.raises(NotFound, match="model"):
+        from carecommons.identity.linkage import latest_model
+
+        latest_model(only_feed)

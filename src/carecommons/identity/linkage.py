@@ -179,7 +179,8 @@ def run_linkage(
             f"COPY (SELECT * FROM feeds WHERE unique_id NOT IN (SELECT record_id FROM det_links)) "
             f"TO {sql_path(rest_path)} (FORMAT parquet)"
         )
-        n_rest = work.execute("SELECT count(*) FROM read_parquet($1)", [str(rest_path)]).fetchall()[0][0]
+        n_rest = work.execute(f"SELECT count(*) FROM read_parquet({sql_path(rest_path)})").fetchall()[0][0]
+        n_gp = work.execute("SELECT count(*) FROM gp").fetchall()[0][0]
 
         step("probabilistic")
         model_json: dict[str, Any] = {}
@@ -191,7 +192,7 @@ def run_linkage(
                 "match_probability": pa.array([], pa.float64()),
             }
         )
-        if n_rest:
+        if n_rest and n_gp:
             best, model_json = _probabilistic(
                 backend,
                 {"gp": inputs["gp"], "feeds": rest_path},
