@@ -98,20 +98,23 @@ class DeliveryReport:
     remaining: int
 
 
-def deliver(session: Session, sender: Sender, *, limit: int = 500, channel: str | None = None) -> DeliveryReport:
-    """Send queued messages (oldest first) and failed ones still under MAX_ATTEMPTS; commit each outcome.
+def deliver(
+    session: Session,
+    sender: Sender,
+    *,
+    limit: int = 500,
+    channel: str | None = None,
+    retry_failed: bool = True,
+) -> DeliveryReport:
+    """Send queued messages (oldest first) and, with `retry_failed`, failed ones still under MAX_ATTEMPTS;
+    commit each outcome.
 
     Committing per message means a crash half-way never re-sends what was already delivered.
     """
-    stmt = (
-        select(OutboxMessage)
-        .where(
-            (OutboxMessage.status == "queued")
-            | ((OutboxMessage.status == "failed") & (OutboxMessage.attempts < MAX_ATTEMPTS))
-        )
-        .order_by(OutboxMessage.id)
-        .limit(limit)
-    )
+    due = OutboxMessage.status == "queued"
+    if retry_failed:
+        due = due | ((OutboxMessage.status == "failed") & (OutboxMessage.attempts < MAX_ATTEMPTS))
+    stmt = select(OutboxMessage).where(due).order_by(OutboxMessage.id).limit(limit)
     if channel is not None:
         stmt = stmt.where(OutboxMessage.channel == channel)
     sent = failed = 0
@@ -136,3 +139,15 @@ def deliver(session: Session, sender: Sender, *, limit: int = 500, channel: str 
     )
     remaining = len(session.execute(remaining_stmt).all())
     return DeliveryReport(sent=sent, failed=failed, remaining=remaining)
+
+
+def outbox_counts(session: Session) -> dict[tuple[str, str], int]:
+    """Messages by (channel, status), for the operator's view of the outbox."""
+    from sqlalchemy import func
+
+    rows = session.execute(
+        select(OutboxMessage.channel, OutboxMessage.status, func.count(OutboxMessage.id)).group_by(
+            OutboxMessage.channel, OutboxMessage.status
+        )
+    ).all()
+    return {(c, s): int(n) for c, s, n in rows}

@@ -59,3 +59,7 @@ app.add_typer(identity_cmd.keys_app, name="keys")
 from carecommons.cli import demo_cmd  # noqa: E402
 
 app.command("demo")(demo_cmd.demo_command)
+
+from carecommons.cli import care_cmd  # noqa: E402
+
+app.add_typer(care_cmd.care_app, name="care")
