@@ -1,0 +1,126 @@
+"""Practice aggregates on hand-made patients, and the per-cohort cache (governance checks, stale-while-revalidate)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+
+import duckdb
+import pytest
+
+from carecommons.core.errors import AccessDenied
+from carecommons.governance.optouts import set_patient_choice
+from carecommons.governance.purposes import Purpose, Requester
+from carecommons.store.analytics import connect
+from carecommons.store.operational import make_engine, make_sessionmaker
+from carecommons.web.aggregates import TYPE1_DISSENT, AggregateCache, compute
+from carecommons.web.measures import REGISTERS_BY_ID, codelist
+
+IDX = dt.date(2026, 6, 30)
+
+
+def _code(register: str) -> str:
+    return sorted(codelist(REGISTERS_BY_ID[register].codelist).codes)[0]
+
+
+@pytest.fixture
+def tiny(tmp_path):
+    """Five patients at practice P1 whose status at 2026-06-30 is known by construction."""
+    con = connect(tmp_path / "tiny.duckdb")
+    con.execute("INSERT INTO practices VALUES ('P1','One','N1 1AA','PCN-1','PCN one','Barnet','NCL',5,0,0)")
+    people = [  # id, dob, imd, ethnicity, death
+        (1, "1950-01-01", 1, "White", None),  # registered, hypertension, BP recorded
+        (2, "1990-01-01", 10, "Asian or Asian British", None),  # registered, nothing coded
+        (3, "1940-01-01", 5, None, "2025-01-01"),  # died before the index date: out
+        (4, "1960-01-01", 3, "White", None),  # Type 1 opt-out coded: out of the planning cohort
+        (5, "1970-01-01", 3, "White", None),  # left the practice: out
+    ]
+    for pid, dob, imd, eth, death in people:
+        con.execute(
+            "INSERT INTO patients (patient_id, date_of_birth, sex, imd_decile, ethnicity_6, date_of_death, practice_id, load_id)"
+            " VALUES (?, ?, 'F', ?, ?, ?, 'P1', 't')",
+            [pid, dob, imd, eth, death],
+        )
+        end = "2026-01-01" if pid == 5 else None
+        con.execute("INSERT INTO registrations VALUES (?, 'P1', '2010-01-01', ?, 't')", [pid, end])
+    hyp, bp = _code("hyp"), sorted(codelist("nhsd-primary-care-domain-refsets-bp_cod").codes)[0]
+    events = [
+        (1, hyp, "2026-03-15", None),
+        (1, bp, "2026-05-01", 128.0),
+        (3, hyp, "2020-01-01", None),
+        (4, hyp, "2019-01-01", None),
+        (4, TYPE1_DISSENT[0], "2024-01-01", None),
+        (5, hyp, "2018-01-01", None),
+        (2, _code("ast"), IDX.isoformat(), None),  # sets the store's last event date = index date
+    ]
+    for pid, code, date, value in events:
+        con.execute("INSERT INTO events VALUES (?, 'P1', ?, ?, ?, NULL, 't')", [pid, code, date, value])
+    con.execute("CREATE TEMP TABLE allowed AS SELECT patient_id FROM patients WHERE patient_id <> 4")
+    yield con
+    con.close()
+
+
+def test_counts_on_hand_made_patients(tiny):
+    a = compute(tiny, "allowed")
+    assert a.index_date == IDX
+    assert int(a.population["denominator"].sum()) == 2  # patients 1 and 2
+    regs = a.registers.groupby("register_id")["numerator"].sum().to_dict()
+    assert regs == {"hyp": 1, "ast": 1}  # events on the index date count; dead/left/opted-out patients do not
+    ind = a.indicators.set_index("indicator_id")
+    assert (int(ind.loc["hyp_bp", "numerator"]), int(ind.loc["hyp_bp", "denominator"])) == (1, 1)
+    # first diagnoses in complete months before the index month: patient 1 in March (asthma is in June, excluded)
+    inc = a.incidence.assign(month=a.incidence["month"].astype(str))
+    assert inc[["register_id", "month", "count"]].values.tolist() == [["hyp", "2026-03-01", 1]]
+    oo = a.opt_outs.iloc[0]
+    assert (int(oo["opted_out"]), int(oo["registered"])) == (1, 3)  # 1, 2 and 4 are registered and alive
+    by_quintile = a.population.set_index("imd_quintile")["denominator"].to_dict()
+    assert by_quintile == {1: 1, 5: 1}
+
+
+def _requester(user: str, org: str, purpose: Purpose = Purpose.PLANNING) -> Requester:
+    return Requester(user_id=user, role="analyst", org_id=org, purpose=purpose)
+
+
+def test_cache_checks_purpose_and_agreement_every_time(web_env):
+    cache = AggregateCache(web_env.store)
+    sessions = make_sessionmaker(make_engine(web_env.url))
+    with pytest.raises(AccessDenied):
+        cache.get(_requester("analyst.london", "london", Purpose.DIRECT_CARE), sessions)
+    with pytest.raises(AccessDenied):
+        cache.get(_requester("analyst.london", "no-such-org"), sessions)
+    assert cache.get(_requester("analyst.london", "london"), sessions).population["denominator"].sum() > 0
+
+
+def test_stale_entry_is_served_then_refreshed_and_opt_outs_take_effect(web_env):
+    sessions = make_sessionmaker(make_engine(web_env.url))
+    cache = AggregateCache(web_env.store, ttl_seconds=0.0)
+    who = _requester("analyst.london", "london")
+    first = cache.get(who, sessions)
+    before = int(first.population["denominator"].sum())
+    pid = first_patient(web_env)
+    with sessions() as s:
+        set_patient_choice(s, pid, "ndop", True, "test")
+    try:
+        assert cache.get(who, sessions) is first  # stale value, no wait
+        deadline = time.monotonic() + 60
+        while (value := cache.get(who, sessions)) is first and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert value is not first
+        assert int(value.population["denominator"].sum()) == before - 1
+    finally:
+        with sessions() as s:
+            set_patient_choice(s, pid, "ndop", False, "test")
+
+
+def first_patient(web_env) -> int:
+    """A patient in the planning population: registered now, alive, no Type 1 code."""
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    try:
+        return con.execute(
+            "SELECT r.patient_id FROM registrations r JOIN patients p USING (patient_id) WHERE r.end_date IS NULL "
+            "AND p.date_of_death IS NULL AND r.patient_id NOT IN (SELECT patient_id FROM events WHERE code = ?) "
+            "ORDER BY 1 LIMIT 1",
+            [TYPE1_DISSENT[0]],
+        ).fetchone()[0]
+    finally:
+        con.close()
