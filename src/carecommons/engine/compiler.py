@@ -86,6 +86,7 @@ class _Builder:
         self.srcs: dict[tuple[str, str], int] = {}
         self.aggs: dict[Agg, str] = {}
         self.offsets: set[tuple[int, int]] = {(0, 0)}
+        self.tie_columns: set[str] = set()
 
     def src(self, table: str, codelist: str) -> int:
         if codelist not in self.codelists:
@@ -207,6 +208,21 @@ def _definition_columns(b: _Builder, p: Planned) -> list[str]:
     return out
 
 
+def _tie_key(sign: str) -> str:
+    """Order valued events by date, then by value (sign '-' reverses it); NULL for events without a value,
+    which every engine's ARG_MAX/ARG_MIN skips."""
+    return f"CASE WHEN value IS NOT NULL THEN {{'d': date, 'v': {sign}value}} END"
+
+
+#: Per bucket, the first/last value with the day's tie broken by the lowest ('lo') or highest ('hi') value,
+#: in one aggregation (a struct key orders by date, then value) instead of a separate per-day pass.
+_TIE_SQL = {
+    "lvlo": f"ARG_MAX(value, {_tie_key('-')})",
+    "lvhi": f"ARG_MAX(value, {_tie_key('')})",
+    "fvlo": f"ARG_MIN(value, {_tie_key('')})",
+    "fvhi": f"ARG_MIN(value, {_tie_key('-')})",
+}
+
 _AGG_SQL = {
     AggKind.EXISTS: "MAX(CASE WHEN {c} THEN 1 ELSE 0 END)",
     AggKind.COUNT: "SUM(CASE WHEN {c} THEN k.n ELSE 0 END)",
@@ -217,20 +233,41 @@ _AGG_SQL = {
 }
 
 
-def _fa_column(b: _Builder, node: Agg, name: str) -> str:
-    src = b.srcs[(node.frame.table, node.frame.codelist)]
+def _window_column(b: _Builder, node: Agg) -> str:
+    """SQL of one (window, aggregation) over a patient's buckets of ONE src at one index date."""
     start, end = _window_offsets(node.frame.window)
-    cond = f"k.src = {src} AND k.b <= i.{_offset_key(*end)}"
+    cond = f"k.b <= i.{_offset_key(*end)}"
     if start is not None:
         cond += f" AND k.b > i.{_offset_key(*start)}"
     if node.kind in _AGG_SQL:
-        return _AGG_SQL[node.kind].format(c=cond) + f" AS {name}"
+        return _AGG_SQL[node.kind].format(c=cond)
     # first/last value: the value of the bucket holding the first/last valued day; buckets never share a day.
     first = node.kind == AggKind.FIRST_VALUE
     fn = "ARG_MIN" if first else "ARG_MAX"
     val = f"{'f' if first else 'l'}v{'lo' if node.tie == 'min' else 'hi'}"
+    b.tie_columns.add(val)
     key = "vdmin" if first else "vdmax"
-    return f"{fn}(CASE WHEN {cond} THEN k.{val} END, CASE WHEN {cond} THEN k.{key} END) AS {name}"
+    return f"{fn}(CASE WHEN {cond} THEN k.{val} END, CASE WHEN {cond} THEN k.{key} END)"
+
+
+def _frame_stages(b: _Builder) -> tuple[str, str]:
+    """Two small aggregations instead of one wide one: ``fs`` computes each distinct (window, aggregation)
+    once per (patient, index date, src), so a bucket row is tested against a handful of windows rather than
+    every frame of the plan; ``fa`` then pivots srcs into one column per frame aggregation."""
+    window_cols: dict[str, str] = {}
+    pivots = []
+    for node, name in b.aggs.items():
+        sql = _window_column(b, node)
+        w = window_cols.setdefault(sql, f"w{len(window_cols)}")
+        src = b.srcs[(node.frame.table, node.frame.codelist)]
+        pivots.append(f"MAX(CASE WHEN src = {src} THEN {w} END) AS {name}")
+    fs = (
+        "fs AS (SELECT k.patient_id, i.index_date, k.src, "
+        + ", ".join(f"{sql} AS {w}" for sql, w in window_cols.items())
+        + " FROM bk AS k JOIN idx AS i ON k.b <= i.index_date GROUP BY k.patient_id, i.index_date, k.src)"
+    )
+    fa = "fa AS (SELECT patient_id, index_date, " + ", ".join(pivots) + " FROM fs GROUP BY patient_id, index_date)"
+    return fs, fa
 
 
 def compile_plan(
@@ -261,7 +298,7 @@ def compile_plan(
     # Bucket edges: every window edge of every index date. An event belongs to the first edge on or after it.
     edges = sorted({shift(d, *o) for d in dates for o in offsets})
     max_date = dates[-1]
-    bucket = "CASE " + " ".join(f"WHEN date <= {_date(e)} THEN {_date(e)}" for e in edges) + " END"
+    bucket = _bucket_sql(edges)
 
     ev_parts = []
     for table in ("events", "medications", "vaccinations"):
@@ -272,22 +309,19 @@ def compile_plan(
             f"SELECT e.patient_id, c.src, e.date, {value} AS value FROM {table} AS e "
             f"JOIN {CODES_TABLE} AS c ON c.code = e.code AND c.tbl = '{table}' WHERE e.date <= {_date(max_date)}"
         )
-    fa_cols = [_fa_column(b, node, name) for node, name in b.aggs.items()]
+    fs_sql, fa_sql = _frame_stages(b) if b.aggs else ("", "")
 
     ctes = [f"idx AS ({idx_sql})"]
     if ev_parts:
         ctes += [
             "ev AS (" + " UNION ALL ".join(ev_parts) + ")",
-            "dy AS (SELECT patient_id, src, date, COUNT(*) AS n, MIN(value) AS vlo, MAX(value) AS vhi "
-            "FROM ev GROUP BY patient_id, src, date)",
-            f"bk AS (SELECT patient_id, src, b, SUM(n) AS n, MIN(date) AS dmin, MAX(date) AS dmax, "
-            "MIN(vlo) AS vmin, MAX(vhi) AS vmax, MIN(vd) AS vdmin, MAX(vd) AS vdmax, "
-            "ARG_MIN(vlo, vd) AS fvlo, ARG_MIN(vhi, vd) AS fvhi, ARG_MAX(vlo, vd) AS lvlo, ARG_MAX(vhi, vd) AS lvhi "
-            f"FROM (SELECT dy.*, {bucket} AS b, CASE WHEN vlo IS NOT NULL THEN date END AS vd FROM dy) AS x "
+            "bk AS (SELECT patient_id, src, b, COUNT(*) AS n, MIN(date) AS dmin, MAX(date) AS dmax, "
+            "MIN(value) AS vmin, MAX(value) AS vmax, MIN(vd) AS vdmin, MAX(vd) AS vdmax"
+            + "".join(f", {_TIE_SQL[c]} AS {c}" for c in sorted(b.tie_columns))
+            + f" FROM (SELECT ev.*, {bucket} AS b, CASE WHEN value IS NOT NULL THEN date END AS vd FROM ev) AS x "
             "GROUP BY patient_id, src, b)",
-            "fa AS (SELECT k.patient_id, i.index_date, "
-            + ", ".join(fa_cols)
-            + " FROM bk AS k JOIN idx AS i ON k.b <= i.index_date GROUP BY k.patient_id, i.index_date)",
+            fs_sql,
+            fa_sql,
         ]
     else:
         ctes.append("fa AS (SELECT CAST(NULL AS BIGINT) AS patient_id, CAST(NULL AS DATE) AS index_date WHERE 1 = 0)")
@@ -327,13 +361,37 @@ def compile_plan(
     )
 
 
+def _bucket_sql(edges: list[dt.date]) -> str:
+    """The first edge on or after `date`, as a balanced tree of CASEs: about log2(edges) comparisons per row
+    instead of one per edge (a 24-month series has ~80 edges)."""
+    if len(edges) == 1:
+        return f"CASE WHEN date <= {_date(edges[0])} THEN {_date(edges[0])} END"
+    mid = (len(edges) - 1) // 2
+    return (
+        f"CASE WHEN date <= {_date(edges[mid])} THEN ({_bucket_sql(edges[: mid + 1])}) "
+        f"ELSE ({_bucket_sql(edges[mid + 1 :])}) END"
+    )
+
+
 def _postgres_arg(node: exp.Expression) -> exp.Expression:
-    """PostgreSQL has no ARG_MAX: take the first element of the values ordered by the key, NULL keys skipped."""
+    """PostgreSQL has no ARG_MAX: take the first element of the values ordered by the key, NULL keys skipped.
+    A struct key (date, value) becomes a two-column ORDER BY."""
     if isinstance(node, (exp.ArgMax, exp.ArgMin)):
-        value, key = node.this.sql("postgres"), node.expression.sql("postgres")
+        value, key = node.this, node.expression
         order = "DESC" if isinstance(node, exp.ArgMax) else "ASC"
+        cond = "TRUE"
+        parts = [key]
+        if isinstance(key, exp.Case) and isinstance(key.args["ifs"][0].args["true"], exp.Struct):
+            cond = key.args["ifs"][0].this.sql("postgres")
+            parts = [
+                f.expression if isinstance(f, exp.PropertyEQ) else f
+                for f in key.args["ifs"][0].args["true"].expressions
+            ]
+        else:
+            cond = f"{key.sql('postgres')} IS NOT NULL"
+        order_by = ", ".join(f"{p.sql('postgres')} {order}" for p in parts)
         return sqlglot.parse_one(
-            f"(ARRAY_AGG({value} ORDER BY {key} {order}) FILTER (WHERE {key} IS NOT NULL))[1]", read="postgres"
+            f"(ARRAY_AGG({value.sql('postgres')} ORDER BY {order_by}) FILTER (WHERE {cond}))[1]", read="postgres"
         )
     return node
 

@@ -45,7 +45,7 @@ RESULTS_DDL = (
     """CREATE TABLE IF NOT EXISTS results_runs (
   run_id VARCHAR NOT NULL, snapshot_id VARCHAR NOT NULL, backend VARCHAR NOT NULL,
   started_at TIMESTAMP NOT NULL, finished_at TIMESTAMP, index_dates VARCHAR NOT NULL,
-  definitions VARCHAR NOT NULL, seconds DOUBLE, population_rows BIGINT)""",
+  definitions VARCHAR NOT NULL, kinds VARCHAR NOT NULL, seconds DOUBLE, population_rows BIGINT)""",
     """CREATE TABLE IF NOT EXISTS results_population (
   snapshot_id VARCHAR NOT NULL, run_id VARCHAR NOT NULL, index_date DATE NOT NULL, patient_id BIGINT NOT NULL,
   practice_id VARCHAR NOT NULL, age INTEGER, age_band VARCHAR, sex VARCHAR, ethnicity_6 VARCHAR,
@@ -259,7 +259,7 @@ def run(
     seconds = time.perf_counter() - started
     versions = {p.definition_id: p.version for p in plan}
     con.execute(
-        "INSERT INTO results_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO results_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             run_id,
             snap,
@@ -268,6 +268,7 @@ def run(
             dt.datetime.now(dt.UTC).replace(tzinfo=None),
             json.dumps([d.isoformat() for d in dates]),
             json.dumps(versions),
+            json.dumps({p.definition_id: p.kind.value for p in plan}),
             seconds,
             counts["evaluate definitions"],
         ],
