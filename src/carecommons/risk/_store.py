@@ -110,6 +110,9 @@ def load_codes(con: duckdb.DuckDBPyConnection, index_date: dt.date, features: It
 def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterable[Feature]) -> pd.DataFrame:
     """Per patient of the current population and feature: n, first/last date, last value, value sd, n_values.
 
+    The last value is the lowest of the latest day's values (as QOF reads several readings on one day), so it is
+    deterministic however the rows are stored.
+
     Long format (patient_id, feature, ...); one row only where the patient has at least one matching record in
     the window (strictly after the window start, on or before the index date). Call `population` first.
     """
@@ -127,7 +130,8 @@ def features(con: duckdb.DuckDBPyConnection, index_date: dt.date, wanted: Iterab
             f"""
             SELECT e.patient_id, c.feature, count(*) AS n,
                    min(e.date) AS first_date, max(e.date) AS last_date,
-                   arg_max({value}, e.date) FILTER (WHERE {value} IS NOT NULL) AS last_value,
+                   arg_max({value}, ({"e.date, -e.value" if table == "events" else "e.date"}))
+                       FILTER (WHERE {value} IS NOT NULL) AS last_value,
                    stddev_samp({value}) AS value_sd, count({value}) AS n_values
             FROM {table} e
             JOIN {CODES_TABLE} c ON e.code = c.code AND c.source = '{table}'

@@ -85,7 +85,7 @@ def _measurements(con: duckdb.DuckDBPyConnection, d: dt.date, patient_ids: Seque
                max(e.value) FILTER (WHERE kind = 'dia') AS dbp_max,
                min(e.date) FILTER (WHERE kind = 'egfr' AND e.value < $egfr_cut) AS egfr_low_first,
                max(e.date) FILTER (WHERE kind = 'egfr' AND e.value < $egfr_cut) AS egfr_low_last,
-               arg_max(e.value, e.date) FILTER (WHERE kind = 'egfr' AND e.value IS NOT NULL) AS egfr_latest
+               arg_max(e.value, (e.date, -e.value)) FILTER (WHERE kind = 'egfr' AND e.value IS NOT NULL) AS egfr_latest
         FROM events e
         JOIN codes c ON e.code = c.code
         JOIN _risk_population p ON e.patient_id = p.patient_id
