@@ -81,6 +81,8 @@ def test_linear_combinations_are_caught_even_when_each_relation_hides_two_cells(
     rels = [Relation(10, (0, 1, 4)), Relation(11, (0, 3, 5)), Relation(12, (1, 3, 6))]
     assert derivable_cells(rels, {0, 1, 3}) == {0, 1, 3}
     assert derivable_cells(rels, {0, 1, 3, 4}) == set()
+    assert derivable_cells(rels, {20, 21}) == set()  # cells no relation mentions cannot be derived
+    assert derivable_cells([Relation(10, (0, 1))], {0}) == {0}  # total minus the published sibling
 
 
 def test_bad_input_is_refused_naming_the_column():

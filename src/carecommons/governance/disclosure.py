@@ -197,7 +197,7 @@ def _pinned_columns(m: np.ndarray) -> list[int]:
     exactly when its projection keeps unit length.
     """
     if m.shape[0] == 0:
-        return list(range(m.shape[1]))
+        return []  # no published relation mentions these cells: nothing to derive them from
     _u, sv, vh = np.linalg.svd(m, full_matrices=False)
     tol = max(m.shape) * np.finfo(float).eps * (sv[0] if sv.size else 0.0)
     basis = vh[sv > tol]
