@@ -252,6 +252,39 @@ def _after(w: pd.DataFrame, flag: str, resolved: str) -> np.ndarray:
     return (last.notna() & (res.isna() | (last > res))).to_numpy()
 
 
+def _measured_inputs(w: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, tuple[str, ...]]:
+    """bmi, rati, sbp, sbps5 from the latest values (NaN = missing), clipped into RANGES, with the clip flags."""
+    ratio = w["chol_ratio_value"].to_numpy(dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        derived = w["chol_total_value"].to_numpy(dtype=float) / w["chol_hdl_value"].to_numpy(dtype=float)
+    ratio = np.where(np.isnan(ratio) & np.isfinite(derived), derived, ratio)
+    sd = np.where(w["sys_bp_values"].to_numpy() >= 2, w["sys_bp_sd"].to_numpy(dtype=float), np.nan)
+    measured = {
+        "bmi": w["bmi_value"].to_numpy(dtype=float),
+        "rati": ratio,
+        "sbp": w["sys_bp_value"].to_numpy(dtype=float),
+        "sbps5": sd,
+    }
+    flags = []
+    for name, values in measured.items():
+        low, high = RANGES[name]
+        flags.append(~np.isnan(values) & ((values < low) | (values > high)))
+        measured[name] = np.clip(values, low, high)
+    return measured, np.column_stack(flags) if len(w) else np.zeros((0, 4), bool), tuple(measured)
+
+
+def _smoking_category(w: pd.DataFrame) -> np.ndarray:
+    """QRISK3 smoke_cat from the latest smoking code: current -> CURRENT_SMOKER_CATEGORY, ex -> 1, never -> 0
+    (but never after an earlier current/ex code -> 1); NaN when no smoking status is recorded."""
+    latest = w[["smoke_current_last", "smoke_ex_last", "smoke_never_last"]]
+    # NaT is the smallest int64, so the latest recorded status wins and missing ones never do
+    which = latest.to_numpy(dtype="datetime64[ns]").astype(np.int64).argmax(axis=1)
+    any_smoking = latest.notna().any(axis=1).to_numpy()
+    ever_smoked = w[["smoke_current_last", "smoke_ex_last"]].notna().any(axis=1).to_numpy()
+    smoke = np.select([which == 0, which == 1, ever_smoked], [CURRENT_SMOKER_CATEGORY, 1, 1], 0).astype(float)
+    return np.where(any_smoking, smoke, np.nan)
+
+
 def qrisk3_for_store(
     con: duckdb.DuckDBPyConnection, index_date: dt.date | str, patient_ids: Sequence[int] | None = None
 ) -> pd.DataFrame:
@@ -260,8 +293,9 @@ def qrisk3_for_store(
     Inputs are derived as listed in INPUT_SOURCES; UNAVAILABLE_INPUTS are set to 0. Missing measurements follow
     the documented imputation policy (`qrisk3_model`); values outside the accepted ranges are clipped into them.
     Columns: patient_id, sex, age, qrisk3, every model input, imputed (tuple of input names), clipped (tuple),
-    on_statin (a statin issued in the last 12 months), lipids_measured (a cholesterol, HDL or ratio value in 5 years:
-    where only total cholesterol is recorded the ratio is still imputed, but a lipid test exists to act on). `patient_ids` restricts the run to named patients.
+    on_statin (a statin issued in the last 12 months), lipids_measured (a cholesterol, HDL or ratio value in 5
+    years: where only total cholesterol is recorded the ratio is still imputed, but a lipid test exists to act on).
+    `patient_ids` restricts the run to named patients.
     """
     d = check_index_date(index_date)
     pop = population(con, d, QRISK_MIN_AGE, QRISK_MAX_AGE, patient_ids)
@@ -299,33 +333,8 @@ def qrisk3_for_store(
     type1 = diabetic & (w["dm_type1_n"] > 0).to_numpy()
     inputs["b_type1"], inputs["b_type2"] = type1, diabetic & ~type1
 
-    ratio = w["chol_ratio_value"].to_numpy(dtype=float)
-    with np.errstate(divide="ignore", invalid="ignore"):
-        derived = w["chol_total_value"].to_numpy(dtype=float) / w["chol_hdl_value"].to_numpy(dtype=float)
-    ratio = np.where(np.isnan(ratio) & np.isfinite(derived), derived, ratio)
-    sd = np.where(w["sys_bp_values"].to_numpy() >= 2, w["sys_bp_sd"].to_numpy(dtype=float), np.nan)
-    measured = {
-        "bmi": w["bmi_value"].to_numpy(dtype=float),
-        "rati": ratio,
-        "sbp": w["sys_bp_value"].to_numpy(dtype=float),
-        "sbps5": sd,
-    }
-    clipped = np.zeros((len(w), 0), bool)
-    clip_names: list[str] = []
-    for name, values in measured.items():
-        low, high = RANGES[name]
-        out_of_range = ~np.isnan(values) & ((values < low) | (values > high))
-        measured[name] = np.clip(values, low, high)
-        clipped = np.column_stack([clipped, out_of_range])
-        clip_names.append(name)
-
-    latest = w[["smoke_current_last", "smoke_ex_last", "smoke_never_last"]]
-    # NaT is the smallest int64, so the latest recorded status wins and missing ones never do
-    which = latest.to_numpy(dtype="datetime64[ns]").astype(np.int64).argmax(axis=1)
-    any_smoking = latest.notna().any(axis=1).to_numpy()
-    ever_smoked = w[["smoke_current_last", "smoke_ex_last"]].notna().any(axis=1).to_numpy()
-    smoke = np.select([which == 0, which == 1, ever_smoked], [CURRENT_SMOKER_CATEGORY, 1, 1], 0).astype(float)
-    smoke = np.where(any_smoking, smoke, np.nan)
+    measured, clipped, clip_names = _measured_inputs(w)
+    smoke = _smoking_category(w)
 
     lookup = _ethrisk_lookup()
     eth = pop["ethnicity_code"].map(lookup).to_numpy(dtype=float)
@@ -349,7 +358,7 @@ def qrisk3_for_store(
     out["ethrisk"] = np.where(imputed["ethrisk"], np.nan, eth)
     out["smoke_cat"] = np.where(imputed["smoke_cat"], np.nan, smoke)
     out["imputed"] = _names_from_flags(np.column_stack([imputed[k] for k in IMPUTABLE]), IMPUTABLE, len(w))
-    out["clipped"] = _names_from_flags(clipped, tuple(clip_names), len(w))
+    out["clipped"] = _names_from_flags(clipped, clip_names, len(w))
     out["on_statin"] = (w["statin_n"] > 0).to_numpy()
     out["lipids_measured"] = (
         w[["chol_ratio_value", "chol_total_value", "chol_hdl_value"]].notna().any(axis=1)

@@ -3,7 +3,8 @@
 Method as in the PHE/OHID Fingertips technical guidance ("Confidence intervals", APHO/PHE): the DSR is the
 weighted mean of stratum rates with the 2013 European Standard Population (ESP) as weights; its interval is the
 Dobson et al. (1991) method, which scales exact Poisson limits for the total count by the DSR's variance. Fingertips
-does not publish a DSR from fewer than 10 events; `reliable` says whether that threshold is met.
+does not publish a DSR from fewer than 10 events (Morris JK et al., Popul Health Metr 2018;16:9, found Dobson
+intervals adequate from 10 events); `reliable` says whether that threshold is met.
 
 ESP 2013 weights (per 100,000, 5-year bands to 90+): Eurostat, "Revision of the European Standard Population",
 2013 edition, Table 3; as used by ONS for age-standardised rates since 2014.
