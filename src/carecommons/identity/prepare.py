@@ -64,15 +64,8 @@ def _source_sql(feed: str, where: str = "") -> str:
     )
 
 
-def _name_lookup(con: duckdb.DuckDBPyConnection, raw_sql: str) -> pa.Table:
-    """raw spelling -> (clean, canonical given, soundex), computed once per distinct spelling."""
-    raws = [
-        r[0]
-        for r in con.execute(
-            f"SELECT DISTINCT n FROM (SELECT given_name AS n FROM ({raw_sql}) UNION SELECT family_name FROM ({raw_sql})) "
-            "WHERE n IS NOT NULL"
-        ).fetchall()
-    ]
+def _lookup_from(raws: list[str]) -> pa.Table:
+    """raw spelling -> (clean, canonical given, soundex) as an Arrow table to join in SQL."""
     cleaned = [clean_name(r) for r in raws]
     return pa.table(
         {
@@ -82,6 +75,16 @@ def _name_lookup(con: duckdb.DuckDBPyConnection, raw_sql: str) -> pa.Table:
             "sx": pa.array([soundex(c) for c in cleaned], type=pa.string()),
         }
     )
+
+
+def _name_lookup(con: duckdb.DuckDBPyConnection, raw_sql: str, params: dict | None = None) -> pa.Table:
+    """The lookup for every distinct given or family spelling that `raw_sql` returns."""
+    rows = con.execute(
+        f"SELECT DISTINCT n FROM (SELECT given_name AS n FROM ({raw_sql}) UNION SELECT family_name FROM ({raw_sql})) "
+        "WHERE n IS NOT NULL",
+        params or {},
+    ).fetchall()
+    return _lookup_from([r[0] for r in rows])
 
 
 def standardise_sql(raw_sql: str, names_view: str) -> str:
@@ -148,7 +151,7 @@ def prepare_records(con: duckdb.DuckDBPyConnection, feed: str, ids: list[str]) -
     """Prepared rows for a few named records (the explain path); ids are bound, never spliced into SQL."""
     where = "WHERE CAST(patient_id AS VARCHAR) = ANY($ids)" if feed == "gp" else "WHERE record_id = ANY($ids)"
     raw = _source_sql(feed, where)
-    lookup = _name_lookup_bound(con, raw, ids)
+    lookup = _name_lookup(con, raw, {"ids": ids})
     con.register("_identity_names_one", lookup)
     try:
         rel = con.execute(standardise_sql(raw, "_identity_names_one"), {"ids": ids})
@@ -156,17 +159,3 @@ def prepare_records(con: duckdb.DuckDBPyConnection, feed: str, ids: list[str]) -
         return [dict(zip(cols, row, strict=True)) for row in rel.fetchall()]
     finally:
         con.unregister("_identity_names_one")
-
-
-def _name_lookup_bound(con: duckdb.DuckDBPyConnection, raw_sql: str, ids: list[str]) -> pa.Table:
-    rows = con.execute(f"SELECT given_name, family_name FROM ({raw_sql})", {"ids": ids}).fetchall()
-    raws = sorted({n for row in rows for n in row if n is not None})
-    cleaned = [clean_name(r) for r in raws]
-    return pa.table(
-        {
-            "raw": pa.array(raws, type=pa.string()),
-            "clean": pa.array(cleaned, type=pa.string()),
-            "canon": pa.array([canonical_given(c) for c in cleaned], type=pa.string()),
-            "sx": pa.array([soundex(c) for c in cleaned], type=pa.string()),
-        }
-    )
