@@ -33,6 +33,26 @@ def test_analyst_chooses_purpose_and_requester_carries_it(client, web_env):
     assert me["org_id"] == "london" and me["role"] == "analyst"
 
 
+def test_research_needs_an_approved_project(client, web_env):
+    from carecommons.governance.seed import DEMO_PROJECT_ID
+
+    login(client, "analyst.icb", web_env.password, purpose="research")
+    r = client.get("/api/v1/dashboards/london/LONDON")
+    assert r.status_code == 403 and "project" in r.json()["error"]["detail"].lower()
+    page = client.get("/purpose")
+    assert 'id="project_id"' in page.text
+    client.post(
+        "/purpose", data={"purpose": "research", "project_id": DEMO_PROJECT_ID, "csrf_token": csrf_from(page.text)}
+    )
+    me = client.get("/api/v1/me").json()["data"]
+    assert (me["purpose"], me["project_id"]) == ("research", DEMO_PROJECT_ID)
+    assert client.get("/api/v1/dashboards/london/LONDON").status_code == 200
+    client.post(
+        "/purpose", data={"purpose": "planning", "project_id": DEMO_PROJECT_ID, "csrf_token": csrf_from(page.text)}
+    )
+    assert client.get("/api/v1/me").json()["data"]["project_id"] is None
+
+
 def test_purpose_outside_role_is_refused(client, web_env):
     login(client, "analyst.london", web_env.password, purpose="planning")
     page = client.get("/purpose")

@@ -17,6 +17,7 @@ from carecommons.web.settings import Settings
 
 SESSION_USER = "uid"
 SESSION_PURPOSE = "purpose"
+SESSION_PROJECT = "project_id"
 
 
 @dataclass
@@ -74,7 +75,7 @@ def current_requester(request: Request, identity: Identity = Depends(current_ide
         role=identity.role,
         org_id=identity.org_id,
         purpose=purpose,
-        project_id=request.session.get("project_id"),
+        project_id=request.session.get(SESSION_PROJECT) if purpose is Purpose.RESEARCH else None,
     )
 
 

@@ -80,6 +80,7 @@ def me(request: Request, requester: Requester = Depends(current_requester)) -> d
             "role": requester.role,
             "org_id": requester.org_id,
             "purpose": requester.purpose.value,
+            "project_id": requester.project_id,
             "allowed_purposes": [p.value for p in identity.allowed_purposes()],
             "csrf_token": csrf_token(request.session),
         }

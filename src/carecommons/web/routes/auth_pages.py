@@ -7,7 +7,14 @@ from fastapi.responses import RedirectResponse, Response
 
 from carecommons.governance.purposes import Purpose
 from carecommons.web.auth import Identity
-from carecommons.web.deps import SESSION_PURPOSE, SESSION_USER, current_identity, optional_identity, state
+from carecommons.web.deps import (
+    SESSION_PROJECT,
+    SESSION_PURPOSE,
+    SESSION_USER,
+    current_identity,
+    optional_identity,
+    state,
+)
 from carecommons.web.errors import TooManyAttempts
 from carecommons.web.roles import CLINICAL_ROLES, DASHBOARD_ROLES, OVERSIGHT_ROLES, PURPOSE_LABELS
 from carecommons.web.security import CSRF_SESSION_KEY, csrf_token
@@ -98,7 +105,11 @@ def purpose_form(request: Request, next: str | None = None, identity: Identity =
 
 @router.post("/purpose")
 def choose_purpose(
-    request: Request, purpose: str = Form(...), next: str = Form("/"), identity: Identity = Depends(current_identity)
+    request: Request,
+    purpose: str = Form(...),
+    next: str = Form("/"),
+    project_id: str = Form("", max_length=64),
+    identity: Identity = Depends(current_identity),
 ) -> Response:
     allowed = {p.value for p in identity.allowed_purposes()}
     if purpose not in allowed:
@@ -115,6 +126,11 @@ def choose_purpose(
             status_code=400,
         )
     request.session[SESSION_PURPOSE] = Purpose(purpose).value
+    # Research needs an approved project; governance checks it on every data request (allowed_patients).
+    if Purpose(purpose) is Purpose.RESEARCH and project_id.strip():
+        request.session[SESSION_PROJECT] = project_id.strip()
+    else:
+        request.session.pop(SESSION_PROJECT, None)
     target = _safe_next(next)
     return RedirectResponse(home_for(identity) if target == "/" else target, status_code=303)
 
