@@ -29,6 +29,7 @@ UNDIAGNOSED_HYP_SHARE = 0.25  # extra people with raised BP and no HYP code, as 
 UNDIAGNOSED_DM_SHARE = 0.10  # extra people with HbA1c >= 48 and no DM code, as a share of the DM register
 DOAC_COVERAGE = 0.85  # AF patients prescribed an anticoagulant
 TYPE1_SHARE_OF_DM = 0.08
+TRANSFERRED_SHARE = 0.4  # records carrying history from earlier practices (modelling choice)
 
 #: Encounter classes (HL7 v3 ActCode, as FHIR Encounter.class.code and encounters.csv encounter_type).
 ENCOUNTER_CLASSES = ("AMB", "VR", "HH")
@@ -93,7 +94,10 @@ def make_clinical(spec: PracticeSpec, plan: Plan, people: People, rng: np.random
     h = history_start(plan.extract_date)
     age = people.age.astype(np.float64)
     end = people.window_end
-    w0 = np.maximum(np.maximum(people.reg_start, h), people.dob)
+    # Records move with patients (GP2GP): for most, history from earlier practices is in this extract too; the rest
+    # (new to the NHS, or records not transferred) start at registration here.
+    transferred = rng.random(n) < TRANSFERRED_SHARE
+    w0 = np.maximum(np.where(transferred, h, np.maximum(people.reg_start, h)), people.dob).astype(np.int32)
     years = np.maximum(end - w0, 0) / 365.25
     ev, meds, vacs, encs = Rows(), Rows(), Rows(), Rows()
 
