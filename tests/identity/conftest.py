@@ -4,6 +4,7 @@ Built once per test module (linking takes a few seconds). Three hand-made record
 - SC-WRONGNHS: patient 11's details with patient 12's (valid) NHS number -> must not link to 12 by NHS number
 - GP duplicate: patient 900001 shares patient 21's NHS number (registered twice) -> one person
 - SC-NOGP: someone in no GP list -> unlinked
+- hospital record "SC-WRONGNHS": the same id string in another feed (patient 11, correct NHS number)
 """
 
 from __future__ import annotations
@@ -68,6 +69,11 @@ def build_store(path, n_gp: int = N_GP, n_feed: int = N_FEED, seed: int = 7) -> 
                 }
             ),
         ]
+    )
+    clash = {**{k: p11[k] for k in hosp.column_names if k in p11}, "record_id": "SC-WRONGNHS"}
+    hosp = pa.concat_tables([hosp, pa.Table.from_pylist([clash], schema=hosp.schema)])
+    t_h = pa.concat_tables(
+        [t_h, pa.table({"feed": ["hospital"], "record_id": ["SC-WRONGNHS"], "patient_id": pa.array([11], pa.int64())})]
     )
     dup = {**p21, "patient_id": 900001, "postcode": "E1 6AN"}
     gp = pa.concat_tables([gp, pa.Table.from_pylist([dup], schema=gp.schema)])

@@ -42,9 +42,17 @@ def test_deterministic_step_links_exactly_valid_agreeing_nhs_numbers(linked):
 
 def test_someone_elses_valid_nhs_number_does_not_link_by_nhs(linked):
     fx, _ = linked
-    entry = person_for_record(fx.con, "SC-WRONGNHS")
+    entry = person_for_record(fx.con, "SC-WRONGNHS", "social_care")
     assert entry.method == "probabilistic"
     assert entry.patient_id == 11
+
+
+def test_the_same_record_id_in_two_feeds_stays_two_records(linked):
+    fx, _ = linked
+    hospital = person_for_record(fx.con, "SC-WRONGNHS", "hospital")
+    assert hospital.method == "nhs_number" and hospital.patient_id == 11
+    with pytest.raises(InvalidInput, match="more than one feed"):
+        person_for_record(fx.con, "SC-WRONGNHS")
 
 
 def test_gp_duplicate_registrations_are_one_person(linked):

@@ -39,6 +39,10 @@ def test_prepared_columns_are_standardised_and_one_row_per_record_id(tmp_path):
     assert gp_row["dob"] == "1950-04-03" and gp_row["yob"] == "1950" and gp_row["nhs_valid"] is True
 
     feeds = q.execute(
-        f"SELECT unique_id, nhs_number, nhs_valid, given_name, sex FROM read_parquet('{paths['feeds']}') ORDER BY 1"
+        f"SELECT unique_id, record_id, nhs_number, nhs_valid, given_name, sex FROM read_parquet('{paths['feeds']}') "
+        "ORDER BY 1"
     ).fetchall()
-    assert feeds == [("H1", "9434765919", True, "WILL", "M"), ("H2", None, False, "ANN", "M")]
+    assert feeds == [
+        ("hospital:H1", "H1", "9434765919", True, "WILL", "M"),
+        ("hospital:H2", "H2", None, False, "ANN", "M"),
+    ]

@@ -67,7 +67,7 @@ def _deterministic(work: duckdb.DuckDBPyConnection) -> None:
     work.execute(
         """
         CREATE OR REPLACE TABLE det_links AS
-        SELECT f.unique_id AS record_id, f.feed, min(g.patient_id) AS patient_id
+        SELECT f.unique_id, f.feed, f.record_id, min(g.patient_id) AS patient_id
         FROM feeds f JOIN gp_person g
           ON f.nhs_valid AND g.nhs_valid AND f.nhs_number = g.nhs_number AND f.dob = g.dob
         GROUP BY ALL
@@ -79,7 +79,7 @@ def _best_candidates(linker: Any, predictions: Any) -> pa.Table:
     """Best-scoring GP candidate per feed record (ties broken by the smaller patient id, for repeatability)."""
     sql = f"""
         SELECT CASE WHEN source_dataset_l = 'gp' THEN unique_id_l ELSE unique_id_r END AS gp_id,
-               CASE WHEN source_dataset_l = 'gp' THEN unique_id_r ELSE unique_id_l END AS record_id,
+               CASE WHEN source_dataset_l = 'gp' THEN unique_id_r ELSE unique_id_l END AS unique_id,
                match_weight, match_probability
         FROM {predictions.physical_name}
     """
@@ -88,9 +88,9 @@ def _best_candidates(linker: Any, predictions: Any) -> pa.Table:
     con.register("pairs", pairs)
     return con.sql(
         """
-        SELECT record_id, CAST(gp_id AS BIGINT) AS patient_id, match_weight, match_probability
+        SELECT unique_id, CAST(gp_id AS BIGINT) AS patient_id, match_weight, match_probability
         FROM pairs
-        QUALIFY row_number() OVER (PARTITION BY record_id ORDER BY match_weight DESC, CAST(gp_id AS BIGINT)) = 1
+        QUALIFY row_number() OVER (PARTITION BY unique_id ORDER BY match_weight DESC, CAST(gp_id AS BIGINT)) = 1
         """
     ).to_arrow_table()
 
@@ -176,7 +176,7 @@ def run_linkage(
         _deterministic(work)
         rest_path = work_path / "inputs" / "rest.parquet"
         work.execute(
-            f"COPY (SELECT * FROM feeds WHERE unique_id NOT IN (SELECT record_id FROM det_links)) "
+            f"COPY (SELECT * FROM feeds WHERE unique_id NOT IN (SELECT unique_id FROM det_links)) "
             f"TO {sql_path(rest_path)} (FORMAT parquet)"
         )
         n_rest = work.execute(f"SELECT count(*) FROM read_parquet({sql_path(rest_path)})").fetchall()[0][0]
@@ -186,7 +186,7 @@ def run_linkage(
         model_json: dict[str, Any] = {}
         best = pa.table(
             {
-                "record_id": pa.array([], pa.string()),
+                "unique_id": pa.array([], pa.string()),
                 "patient_id": pa.array([], pa.int64()),
                 "match_weight": pa.array([], pa.float64()),
                 "match_probability": pa.array([], pa.float64()),
@@ -215,14 +215,14 @@ def run_linkage(
             SELECT g.person_id, d.feed, d.record_id, d.patient_id, 'nhs_number', 1.0, NULL
             FROM det_links d JOIN gp_person g USING (patient_id)
             UNION ALL
-            SELECT CASE WHEN b.match_probability >= $threshold THEN g.person_id END, f.feed, f.unique_id,
+            SELECT CASE WHEN b.match_probability >= $threshold THEN g.person_id END, f.feed, f.record_id,
                    CASE WHEN b.match_probability >= $threshold THEN b.patient_id END,
                    CASE WHEN b.match_probability >= $threshold THEN 'probabilistic' ELSE 'unlinked' END,
                    b.match_probability, b.match_weight
             FROM feeds f
-            LEFT JOIN best b ON b.record_id = f.unique_id
+            LEFT JOIN best b ON b.unique_id = f.unique_id
             LEFT JOIN gp_person g ON g.patient_id = b.patient_id
-            WHERE f.unique_id NOT IN (SELECT record_id FROM det_links)
+            WHERE f.unique_id NOT IN (SELECT unique_id FROM det_links)
             """,
             params={"threshold": threshold},
         ).to_arrow_table()

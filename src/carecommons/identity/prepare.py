@@ -23,6 +23,7 @@ _RECENCY: dict[str, str] = {"social_care": "start_date", "hospital": "discharge_
 PREPARED_COLUMNS = (
     "unique_id",
     "feed",
+    "record_id",
     "nhs_number",
     "nhs_valid",
     "given_name",
@@ -52,12 +53,14 @@ def _source_sql(feed: str, where: str = "") -> str:
     """
     if feed == "gp":
         return (
-            "SELECT CAST(patient_id AS VARCHAR) AS unique_id, 'gp' AS feed, nhs_number, given_name, family_name, "
+            "SELECT CAST(patient_id AS VARCHAR) AS unique_id, 'gp' AS feed, CAST(patient_id AS VARCHAR) AS record_id, "
+            "nhs_number, given_name, family_name, "
             f"date_of_birth, sex, postcode FROM patients {where}"
         )
     table = FEEDS[feed]
     return (
-        f"SELECT record_id AS unique_id, '{feed}' AS feed, nhs_number, given_name, family_name, date_of_birth, "
+        f"SELECT '{feed}:' || record_id AS unique_id, '{feed}' AS feed, record_id, nhs_number, given_name, "
+        "family_name, date_of_birth, "
         f"sex, postcode FROM {table} {where} QUALIFY row_number() OVER (PARTITION BY record_id "
         f"ORDER BY nhs_number IS NULL, {_RECENCY[feed]} DESC NULLS LAST, nhs_number, given_name, family_name, "
         "date_of_birth, postcode) = 1"
@@ -99,7 +102,7 @@ def standardise_sql(raw_sql: str, names_view: str) -> str:
     return f"""
     WITH raw AS ({raw_sql}),
     base AS (
-      SELECT raw.unique_id, raw.feed,
+      SELECT raw.unique_id, raw.feed, raw.record_id,
         CASE WHEN length(regexp_replace(coalesce(raw.nhs_number, ''), '[^0-9]', '', 'g')) = 10
              THEN regexp_replace(raw.nhs_number, '[^0-9]', '', 'g') END AS nhs_number,
         g.clean AS given_name, g.canon AS given_canon, g.sx AS given_sx,
@@ -112,7 +115,7 @@ def standardise_sql(raw_sql: str, names_view: str) -> str:
       LEFT JOIN {names_view} g ON g.raw = raw.given_name
       LEFT JOIN {names_view} f ON f.raw = raw.family_name
     )
-    SELECT unique_id, feed, nhs_number, coalesce({sql_is_valid("nhs_number")}, FALSE) AS nhs_valid,
+    SELECT unique_id, feed, record_id, nhs_number, coalesce({sql_is_valid("nhs_number")}, FALSE) AS nhs_valid,
       given_name, given_canon, given_sx, family_name, family_sx, dob, yob, sex,
       CASE WHEN length(pc) BETWEEN 5 AND 7 THEN substr(pc, 1, length(pc) - 3) || ' ' || right(pc, 3) END AS postcode,
       CASE WHEN length(pc) BETWEEN 5 AND 7 THEN substr(pc, 1, length(pc) - 3) || ' ' || substr(right(pc, 3), 1, 1) END
