@@ -76,7 +76,7 @@ class WorklistFilters:
         """A compact, patient-free description for audit details and CSV file names."""
         parts = []
         if self.kinds:
-            parts.append("kinds=" + ",".join(sorted(k.value for k in self.kinds)))
+            parts.append("kinds=" + ",".join(sorted(str(k) for k in self.kinds)))
         if self.rule_ids:
             parts.append("rules=" + ",".join(sorted(self.rule_ids)))
         if self.age_min is not None:
