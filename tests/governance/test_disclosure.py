@@ -155,6 +155,7 @@ def _equations(df: pd.DataFrame) -> list[tuple[int, list[int]]]:
 SETTINGS = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(rollups())
 def test_no_published_count_is_below_the_threshold_and_all_are_rounded(case):
@@ -168,6 +169,7 @@ def test_no_published_count_is_below_the_threshold_and_all_are_rounded(case):
         assert not (1 <= true <= 7)
 
 
+@pytest.mark.slow
 @SETTINGS
 @given(rollups())
 def test_no_suppressed_count_can_be_recovered_by_differencing(case):

@@ -11,6 +11,7 @@ import datetime as dt
 
 import duckdb
 import pandas as pd
+import pytest
 from conftest import TODAY, build_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -59,6 +60,7 @@ def expected_opted_out(pid: int, p: dict) -> bool:
     return type1 or p["ndop_by_number"] or p["ndop_by_id"] or any(latest.values())
 
 
+@pytest.mark.slow
 @settings(
     max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
