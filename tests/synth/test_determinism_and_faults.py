@@ -117,3 +117,17 @@ def test_bad_arguments_raise_clear_errors(tmp_path, kwargs, name):
         generate(tmp_path, progress=False, extract_date=dt.date(2026, 1, 1), **kwargs)
     assert err.value.input_name == name
     assert err.value.fix
+
+
+def test_rerun_replaces_earlier_output_but_never_foreign_files(tmp_path):
+    out = tmp_path / "src"
+    generate(out, 2000, seed=1, format="csv", extract_date=EXTRACT, progress=False)
+    generate(out, 1000, seed=2, format="csv", extract_date=EXTRACT, progress=False)
+    practices = pd.read_csv(out / "reference" / "practices.csv")
+    assert {p.name for p in (out / "gp").iterdir()} == set(practices["practice_id"])
+    foreign = tmp_path / "mine"
+    foreign.mkdir()
+    (foreign / "notes.txt").write_text("keep me")
+    with pytest.raises(InvalidInput):
+        generate(foreign, 1000, progress=False)
+    assert (foreign / "notes.txt").read_text() == "keep me"

@@ -11,6 +11,7 @@ import csv
 import datetime as dt
 import multiprocessing as mp
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,7 +152,7 @@ def generate(
     extract = extract_date or dt.date.today().replace(day=1)
     plan = make_plan(patients, seed, extract)
     out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _prepare(out_dir)
     if workers is None:
         workers = min(2, os.cpu_count() or 1) if patients >= PARALLEL_FROM else 1
     summary = SynthSummary(
@@ -183,6 +184,26 @@ def generate(
         bar.advance(truth_task)
     summary.fault_rows = len(all_faults)
     return summary
+
+
+MARKER = ".carecommons-synth"
+_OUR_DIRS = ("gp", "social_care", "hospital", "truth", "reference")
+
+
+def _prepare(out_dir: Path) -> None:
+    """Make out_dir ready: empty, or holding an earlier synth run (whose directories are replaced, so a smaller
+    run never leaves stale practices behind for ingest to load). Anything else is refused, never deleted."""
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not (out_dir / MARKER).exists():
+            raise InvalidInput(
+                str(out_dir),
+                "the directory is not empty and was not written by synth",
+                "choose an empty or new directory (synth replaces only its own earlier output)",
+            )
+        for name in _OUR_DIRS:
+            shutil.rmtree(out_dir / name, ignore_errors=True)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / MARKER).write_text("written by carecommons synth; its directories are replaced by the next run\n")
 
 
 def _write_truth(out_dir: Path, plan: Plan, truth: list[tuple], faults: list[FaultRow]) -> dict[str, Path]:
