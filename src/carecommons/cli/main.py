@@ -63,3 +63,8 @@ app.command("demo")(demo_cmd.demo_command)
 from carecommons.cli import care_cmd  # noqa: E402
 
 app.add_typer(care_cmd.care_app, name="care")
+
+from carecommons.cli import definitions_cmd  # noqa: E402
+
+app.command("run")(definitions_cmd.run_cmd)
+app.add_typer(definitions_cmd.definitions_app, name="definitions")

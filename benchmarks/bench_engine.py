@@ -1,0 +1,118 @@
+"""Benchmark: the whole London library over a SQL-generated store, against one plain scan of the events table.
+
+    .venv/bin/python benchmarks/bench_engine.py --patients 1000000 --months 1
+    .venv/bin/python benchmarks/bench_engine.py --patients 100000 --months 24
+
+Each measured step runs in its own child process so its peak memory (max RSS from wait4) is its own:
+``scan`` (one plain DuckDB scan of the four events columns the engine reads), ``evaluate`` (the compiled
+library at 1 index date, or at N monthly index dates, into a temp table) and ``run`` (engine.run: evaluate
+plus writing results_population / results_patient / results_aggregate). The store is generated once with
+carecommons.engine.synthetic (deterministic hashes; not carecommons.synth) and reused if present.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+INDEX = dt.date(2025, 3, 31)
+
+
+def _child(args: argparse.Namespace) -> None:
+    import duckdb
+
+    from carecommons.core.dates import month_ends
+    from carecommons.definitions.library import load_library
+    from carecommons.engine import run
+    from carecommons.engine.backends import duckdb_materialise
+    from carecommons.engine.compiler import compile_plan
+    from carecommons.engine.runner import practice_chains
+
+    con = duckdb.connect(args.store)
+    if args.threads:
+        con.execute(f"SET threads = {args.threads}")
+    if args.memory_limit:
+        con.execute(f"SET memory_limit = '{args.memory_limit}'")
+    dates = month_ends(INDEX, args.months)
+    t0 = time.perf_counter()
+    extra: dict[str, object] = {}
+    if args.step == "generate":
+        from carecommons.engine import synthetic
+        from carecommons.store.analytics import create_tables
+
+        create_tables(con)
+        synthetic.generate(con, load_library(), args.patients, events_per_patient=args.events_per_patient)
+        extra["events"] = con.execute("SELECT COUNT(*) FROM events").fetchone()[0]
+    elif args.step == "scan":
+        con.execute("SELECT SUM(patient_id), COUNT(code), MIN(date), SUM(value) FROM events").fetchall()
+    elif args.step == "evaluate":
+        lib = load_library()
+        compiled = compile_plan(lib.plan(practice_chains(con)), lib.codes(), dates, "duckdb")
+        extra["rows"] = duckdb_materialise(con, compiled, "bench_wide")
+        extra["frame_aggregations"] = compiled.n_frame_aggs
+        extra["buckets"] = compiled.n_buckets
+    elif args.step == "run":
+        summary = run(con, load_library(), dates, progress=False)
+        extra = {"timings": summary.timings, "patient_rows": summary.patient_rows}
+    extra["seconds"] = time.perf_counter() - t0
+    print(json.dumps(extra, default=str))
+
+
+def _measure(args: argparse.Namespace, step: str) -> dict:
+    cmd = [sys.executable, __file__, "--child", step, "--store", args.store, "--patients", str(args.patients)]
+    cmd += ["--months", str(args.months), "--events-per-patient", str(args.events_per_patient)]
+    if args.threads:
+        cmd += ["--threads", str(args.threads)]
+    if args.memory_limit:
+        cmd += ["--memory-limit", args.memory_limit]
+    wall = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
+    _pid, status, usage = os.wait4(proc.pid, 0)
+    out = proc.stdout.read() if proc.stdout else ""
+    if status != 0:
+        raise SystemExit(f"step {step} failed with status {status}")
+    result = json.loads(out.strip().splitlines()[-1])
+    result["wall_seconds"] = time.perf_counter() - wall
+    result["peak_rss_gib"] = usage.ru_maxrss / 1024 / 1024  # ru_maxrss is KiB on Linux
+    return result
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--patients", type=int, default=1_000_000)
+    p.add_argument("--events-per-patient", type=int, default=93)  # ~1 billion events at 10.7 M patients
+    p.add_argument("--months", type=int, default=1, help="monthly index dates ending 2025-03-31")
+    p.add_argument("--store", default=None, help="DuckDB file (default /tmp/bench_engine_<patients>.duckdb)")
+    p.add_argument("--threads", type=int, default=0)
+    p.add_argument("--memory-limit", default="")
+    p.add_argument("--steps", default="scan,evaluate,run", help="comma-separated: scan, evaluate, run")
+    p.add_argument("--child", default=None, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    args.store = args.store or f"/tmp/bench_engine_{args.patients}_{args.events_per_patient}.duckdb"
+    if args.child:
+        args.step = args.child
+        _child(args)
+        return
+    report: dict[str, object] = {"patients": args.patients, "months": args.months, "date": dt.date.today().isoformat()}
+    if not Path(args.store).exists():
+        report["generate"] = _measure(args, "generate")
+        print("generate", report["generate"], flush=True)
+    for step in args.steps.split(","):
+        report[step] = _measure(args, step)
+        print(step, report[step], flush=True)
+    scan = report.get("scan")
+    if isinstance(scan, dict):
+        for step in ("evaluate", "run"):
+            if isinstance(report.get(step), dict):
+                report[f"{step}_over_scan"] = report[step]["seconds"] / scan["seconds"]
+    print(json.dumps(report, indent=2, default=str))
+
+
+if __name__ == "__main__":
+    main()
