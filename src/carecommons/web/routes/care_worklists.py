@@ -157,7 +157,8 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
     except InvalidInput as err:
         filters, raw = WorklistFilters(), {}
         errors[err.input_name] = f"{err.problem}: {err.fix}"
-    page_filters = WorklistFilters(**{**filters.__dict__, "limit": PAGE_LIMIT + 1})
+    # Only the rows shown are read and audited; a full list is one CSV download away.
+    page_filters = WorklistFilters(**{**filters.__dict__, "limit": PAGE_LIMIT})
     batch = None
     with store(request) as con, op_session(request) as session:
         risk = _risk_source(request, session)
@@ -167,7 +168,7 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
             batch = session.get(InvitationBatch, int(batch_id))
             if batch is not None and batch.practice_id != requester.org_id:
                 batch = None
-    truncated = len(rows) > PAGE_LIMIT
+    truncated = len(rows) >= PAGE_LIMIT
     return render(
         request,
         "care/worklist.html",
