@@ -73,9 +73,11 @@ def show(definition_id: str, overrides: Path | None = typer.Option(None, help="e
     for p in d.parameters:
         params.add_row(p.name, str(p.default), p.unit, p.description)
     console.print(params)
+    from carecommons.definitions.render import render
+
     for name, tree in (("denominator", d.denominator), ("numerator", d.numerator), ("exclusions", d.exclusions)):
         if tree is not None:
-            console.print(f"[bold]{name}[/bold]: {tree}", soft_wrap=True)
+            console.print(f"{name}: {render(tree)}", soft_wrap=True, markup=False, highlight=False)
 
 
 @definitions_app.command("explain")

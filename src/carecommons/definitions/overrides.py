@@ -179,6 +179,9 @@ class Overrides:
                     raise InvalidInput(
                         str(layer.path), f"{def_id} has no parameter(s) {sorted(bad)}", f"use {sorted(known)}"
                     )
+                for p in known_defs[def_id].parameters:
+                    if p.name in values:
+                        _coerce(p.default, values[p.name], f"{layer.path.name}: {def_id}", p.name)
             for entry in layer.local:
                 if entry["based_on"] not in definitions:
                     raise NotFound(
