@@ -84,9 +84,8 @@ def test_received_is_loaded_plus_quarantined_for_every_file(synth_store):
     assert con.execute("SELECT count(*) FROM load_manifest WHERE received <> loaded + quarantined").fetchone()[0] == 0
     files = {r[0] for r in con.execute("SELECT source_file FROM load_manifest").fetchall()}
     written = {p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_file()}
-    data_files = {
-        w for w in written if not w.startswith("truth/") and not w.endswith("manifest.json") and w != "store.duckdb"
-    }
+    feeds = ("gp/", "social_care/", "hospital/", "reference/")
+    data_files = {w for w in written if w.startswith(feeds) and not w.endswith("manifest.json")}
     assert data_files <= files
     con.close()
 
