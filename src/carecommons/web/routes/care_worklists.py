@@ -5,12 +5,14 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
+from functools import cache
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 
+from carecommons.care.indicator_gaps import IndicatorGaps
 from carecommons.care.invitations import invite
 from carecommons.care.rules import BUILTIN_RULES, ItemKind
 from carecommons.care.templates import TEMPLATES
@@ -107,8 +109,24 @@ def _risk_source(request: Request, session) -> RiskCaseFinding:
     return RiskCaseFinding((str(store_path), mtime), with_plans)
 
 
+@cache
+def _indicator_choices() -> tuple[tuple[str, str], ...]:
+    from carecommons.definitions.library import load_library
+
+    return tuple(
+        (f"indicator:{d.id}", f"{d.title} (not met)")
+        for d in load_library().definitions.values()
+        if str(d.kind) == "indicator"
+    )
+
+
 def rule_choices() -> list[tuple[str, str]]:
-    return [(r.id, r.label) for r in BUILTIN_RULES] + [(f"risk:{k}", v) for k, v in RISK_FINDINGS.items()]
+    """Every reason a patient can be listed for: care rules, indicator gaps (engine), risk case finding."""
+    return (
+        [(r.id, r.label) for r in BUILTIN_RULES]
+        + list(_indicator_choices())
+        + [(f"risk:{k}", v) for k, v in RISK_FINDINGS.items()]
+    )
 
 
 KIND_LABELS = {ItemKind.RECALL: "Recall", ItemKind.CARE_GAP: "Care gap", ItemKind.CASE_FINDING: "Case finding"}
@@ -162,7 +180,8 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
     batch = None
     with store(request) as con, op_session(request) as session:
         risk = _risk_source(request, session)
-        rows = worklist(con, session, requester, requester.org_id or "", page_filters, sources=[risk])
+        indicators = IndicatorGaps(session, requester)
+        rows = worklist(con, session, requester, requester.org_id or "", page_filters, sources=[indicators, risk])
         batch_id = request.query_params.get("batch", "")
         if batch_id.isdigit():
             batch = session.get(InvitationBatch, int(batch_id))
@@ -178,7 +197,7 @@ def worklist_page(request: Request, requester: Requester = Depends(practice_staf
             "raw": raw,
             "errors": errors,
             "rules": rule_choices(),
-            "risk_note": risk.error,
+            "risk_note": " ".join(n for n in (indicators.note, risk.error) if n),
             "kinds": KIND_LABELS,
             "kind_tags": KIND_TAGS,
             "templates": sorted({t for t, _c in TEMPLATES}),
@@ -200,7 +219,7 @@ def worklist_csv(request: Request, requester: Requester = Depends(practice_staff
             requester,
             requester.org_id or "",
             filters,
-            sources=[_risk_source(request, session)],
+            sources=[IndicatorGaps(session, requester), _risk_source(request, session)],
             audit_action="worklist.export",
         )
     name = f"worklist-{requester.org_id}-{dt.date.today().isoformat()}.csv"

@@ -1,0 +1,95 @@
+"""Care gaps from the shared London indicators: patients in an indicator's denominator who do not meet it.
+
+The engine computes every indicator once per run (`carecommons run`) for every patient; this worklist source
+reads those per-patient results through `engine.results.patient_results` (governed and audited there) so a
+practice's worklist shows exactly the gaps the planning dashboards count, with the same definitions. When no
+run has produced results yet, the source adds nothing and says so.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+
+import duckdb
+from sqlalchemy.orm import Session
+
+from carecommons.care.rules import ItemKind
+from carecommons.care.worklists import WorklistItem
+from carecommons.core.errors import CarecommonsError
+from carecommons.governance.purposes import Requester
+
+
+class IndicatorGaps:
+    """`WorklistSource`: one care-gap item per (patient, indicator) with den and not num and not exc."""
+
+    def __init__(self, session: Session, requester: Requester, template: str = "review") -> None:
+        self.session = session
+        self.requester = requester
+        self.template = template
+        self.note = ""
+
+    def _indicator_titles(self) -> dict[str, str]:
+        """Indicators only: for a register, "not in the numerator" just means "not on the register"."""
+        from carecommons.definitions.library import load_library
+
+        return {d.id: d.title for d in load_library().definitions.values() if str(d.kind) == "indicator"}
+
+    def items(
+        self, con: duckdb.DuckDBPyConnection, population_table: str, practice_id: str, index_date: dt.date
+    ) -> list[WorklistItem]:
+        present = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'results_patient'"
+        ).fetchall()[0][0]
+        if not present:
+            self.note = (
+                "Care gaps against the London indicators appear once the platform has computed them (carecommons run)."
+            )
+            return []
+        from carecommons.engine.results import patient_results
+
+        try:
+            df = patient_results(con, self.session, self.requester, practice_id=practice_id)
+        except duckdb.Error:
+            # The engine's reader creates its tables first, which a read-only connection (the web app's)
+            # refuses. Read the newest run's rows for the worklist's population instead: that population is
+            # already governance's cohort, and the worklist audits every patient it lists.
+            df = _newest_results(con, population_table, practice_id)
+        except CarecommonsError as err:
+            self.note = f"Indicator care gaps are unavailable ({err.problem})."
+            return []
+        if df.empty:
+            return []
+        gaps = df[df["den"] & ~df["num"] & ~df["exc"]]
+        pop = {int(r[0]) for r in con.execute(f"SELECT patient_id FROM {population_table}").fetchall()}
+        titles = self._indicator_titles()
+        return [
+            WorklistItem(
+                patient_id=int(pid),
+                rule_id=f"indicator:{def_id}",
+                kind=ItemKind.CARE_GAP,
+                label=titles.get(def_id, def_id),
+                template=self.template,
+                detail=f"not met on {when}" if when is not None else "",
+            )
+            for pid, def_id, when in zip(gaps["patient_id"], gaps["definition_id"], gaps["index_date"], strict=True)
+            if int(pid) in pop and def_id in titles
+        ]
+
+
+def _newest_results(con: duckdb.DuckDBPyConnection, population_table: str, practice_id: str):
+    """Per-patient results of the newest run, at each definition's latest index date, for the population."""
+    return con.execute(
+        f"""
+        WITH newest AS (SELECT snapshot_id FROM results_runs ORDER BY finished_at DESC NULLS LAST LIMIT 1),
+        latest AS (
+            SELECT definition_id, max(index_date) AS index_date FROM results_patient
+            WHERE snapshot_id = (SELECT snapshot_id FROM newest) GROUP BY definition_id
+        )
+        SELECT r.patient_id, r.definition_id, r.index_date, r.den, r.num, r.exc
+        FROM results_patient r
+        JOIN latest l ON l.definition_id = r.definition_id AND l.index_date = r.index_date
+        JOIN {population_table} p ON p.patient_id = r.patient_id
+        WHERE r.snapshot_id = (SELECT snapshot_id FROM newest) AND r.practice_id = $practice
+        """,
+        {"practice": practice_id},
+    ).df()
