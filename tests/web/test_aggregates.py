@@ -8,12 +8,13 @@ import time
 import duckdb
 import pytest
 
-from carecommons.core.errors import AccessDenied
+from carecommons.core.errors import AccessDenied, NotFound
+from carecommons.core.orgs import OrgLevel
 from carecommons.governance.optouts import set_patient_choice
 from carecommons.governance.purposes import Purpose, Requester
 from carecommons.store.analytics import connect
 from carecommons.store.operational import make_engine, make_sessionmaker
-from carecommons.web.aggregates import TYPE1_DISSENT, AggregateCache, compute
+from carecommons.web.aggregates import TYPE1_DISSENT, AggregateCache, compute, practice_ids, restrict
 from carecommons.web.measures import REGISTERS_BY_ID, codelist
 
 IDX = dt.date(2026, 6, 30)
@@ -124,3 +125,27 @@ def first_patient(web_env) -> int:
         ).fetchone()[0]
     finally:
         con.close()
+
+
+def test_practices_outside_the_agreements_disappear(tiny):
+    tiny.execute("INSERT INTO practices VALUES ('P2','Two','N1 1AB','PCN-1','PCN one','Barnet','NCL',5,0,0)")
+    tiny.execute(
+        "INSERT INTO patients (patient_id, date_of_birth, sex, practice_id, load_id) VALUES (9, '1980-01-01', 'M', 'P2', 't')"
+    )
+    tiny.execute("INSERT INTO registrations VALUES (9, 'P2', '2010-01-01', NULL, 't')")
+    tiny.execute("INSERT INTO allowed VALUES (9)")
+    a = compute(tiny, "allowed")
+    assert set(a.practices["practice_id"]) == {"P1", "P2"} and int(a.population["denominator"].sum()) == 3
+    only = restrict(a, ("P1",))
+    for frame in (only.practices, only.population, only.registers, only.indicators, only.opt_outs):
+        assert set(frame["practice_id"]) == {"P1"}
+    assert int(only.population["denominator"].sum()) == 2
+    with pytest.raises(NotFound):
+        practice_ids(only, OrgLevel.PRACTICE, "P2")
+
+
+def test_missing_store_says_how_to_make_one(tmp_path, web_env):
+    cache = AggregateCache(tmp_path / "none.duckdb")
+    with pytest.raises(NotFound) as err:
+        cache.get(_requester("analyst.london", "london"), make_sessionmaker(make_engine(web_env.url)))
+    assert "carecommons synth" in err.value.fix

@@ -51,6 +51,25 @@ class PracticeAggregates:
     opt_outs: pd.DataFrame  # practice_id, opted_out, registered (Type 1, coded in the record)
 
 
+def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -> PracticeAggregates:
+    """Only the practices a requester's data-sharing agreements cover: others do not appear at all (not even as
+    zeros), so an analyst cannot drill into an organisation whose data was never shared with them."""
+    keep = set(practices)
+
+    def only(df: pd.DataFrame) -> pd.DataFrame:
+        return df[df["practice_id"].isin(keep)].reset_index(drop=True)
+
+    return PracticeAggregates(
+        aggs.index_date,
+        only(aggs.practices),
+        only(aggs.population),
+        only(aggs.registers),
+        only(aggs.indicators),
+        only(aggs.incidence),
+        only(aggs.opt_outs),
+    )
+
+
 def practice_ids(aggs: PracticeAggregates, level: OrgLevel, org_id: str) -> pd.Index:
     """Practices under an organisation; raises NotFound for an unknown org so the page can say so."""
     p = aggs.practices
@@ -192,13 +211,15 @@ class AggregateCache:
         self._key_locks: dict[tuple, threading.Lock] = {}
         self._refreshing: set[tuple] = set()
 
-    def _compute(self, requester: Requester, session_factory) -> tuple[float, PracticeAggregates]:
+    def _compute(
+        self, requester: Requester, session_factory, covered: tuple[str, ...]
+    ) -> tuple[float, PracticeAggregates]:
         mtime = self.store_path.stat().st_mtime
         con = duckdb.connect(str(self.store_path), read_only=True)
         try:
             with session_factory() as session:
                 table = allowed_patients(con, requester, session)
-            return mtime, compute(con, table)
+            return mtime, restrict(compute(con, table), covered)
         finally:
             con.close()
 
@@ -237,18 +258,20 @@ class AggregateCache:
             at, mtime, value = entry
             stale = time.monotonic() - at >= self.ttl or self.store_path.stat().st_mtime != mtime
             if stale:
-                self._refresh_in_background(key, requester, session_factory)
+                self._refresh_in_background(key, requester, session_factory, covered)
             return value
         with key_lock:  # one foreground computation per cohort; others wait for it
             entry = self._entries.get(key)
             if entry is not None:
                 return entry[2]
-            mtime, value = self._compute(requester, session_factory)
+            mtime, value = self._compute(requester, session_factory, covered)
             with self._lock:
                 self._entries[key] = (time.monotonic(), mtime, value)
             return value
 
-    def _refresh_in_background(self, key: tuple, requester: Requester, session_factory) -> None:
+    def _refresh_in_background(
+        self, key: tuple, requester: Requester, session_factory, covered: tuple[str, ...]
+    ) -> None:
         with self._lock:
             if key in self._refreshing:
                 return
@@ -256,7 +279,7 @@ class AggregateCache:
 
         def run() -> None:
             try:
-                mtime, value = self._compute(requester, session_factory)
+                mtime, value = self._compute(requester, session_factory, covered)
                 with self._lock:
                     self._entries[key] = (time.monotonic(), mtime, value)
             except AccessDenied:
