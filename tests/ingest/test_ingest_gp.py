@@ -142,3 +142,43 @@ def test_checksum_mismatch_refuses_extract(sources: Path, tmp_path: Path):
     failed = summary.by_status("failed")
     assert len(failed) == 1 and "checksum" in str(failed[0].error)
     assert len(summary.by_status("loaded")) == 1  # the CSV practice still loads
+
+
+def test_gp_transaction_bundle_with_uuid_references(tmp_path: Path):
+    """A GP system sending FHIR as a transaction Bundle: urn:uuid references resolve to the Patient entry."""
+    import json
+
+    from ingest_builders import SCT, write_manifest
+
+    extract = tmp_path / "src" / "gp" / "E83003" / "2026-11-01"
+    (extract / "fhir").mkdir(parents=True)
+    pid = "urn:uuid:6f1c0d2e-0000-4000-8000-000000000001"
+    entries = [
+        {"fullUrl": pid, "resource": {"resourceType": "Patient", "gender": "male", "birthDate": "1970-01-01"}},
+        {
+            "fullUrl": "urn:uuid:obs-1",
+            "resource": {
+                "resourceType": "Observation",
+                "subject": {"reference": pid},
+                "code": {"coding": [{"system": SCT, "code": SYSTOLIC}]},
+                "effectiveDateTime": "2025-03-01T09:30:00Z",
+                "valueQuantity": {"value": 128, "unit": "mm Hg"},
+            },
+        },
+        {"fullUrl": "urn:uuid:x", "resource": {"resourceType": "Practitioner"}},
+    ]
+    bundle = {"resourceType": "Bundle", "type": "transaction", "entry": entries}
+    (extract / "fhir" / "bundle.json").write_text(json.dumps(bundle))
+    write_manifest(extract, "gp", "E83003", "2026-11-01", "fhir")
+    store = tmp_path / "s.duckdb"
+    summary = ingest(store, [tmp_path / "src"], progress=False)
+    f = summary.extracts[0].files[0]
+    assert (f.received, f.loaded, f.quarantined) == (3, 2, 1)
+    con = duckdb.connect(str(store), read_only=True)
+    [(patient_id,)] = con.execute("SELECT patient_id FROM patients").fetchall()
+    assert patient_id > 0
+    assert con.execute("SELECT patient_id, date::VARCHAR, value, unit FROM events").fetchall() == [
+        (patient_id, "2025-03-01", 128.0, "mm[Hg]")
+    ]
+    assert con.execute("SELECT line, field FROM quarantine").fetchall() == [(3, "resourceType")]
+    con.close()

@@ -249,7 +249,7 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: st
                 try(json_extract_string(text, '$.resourceType')) AS rtype
             FROM {lines_source(path)}
         """)
-        return _dispatch(con, name, expected=rtype)
+        return _dispatch(con, name)
     table = f"_c_{MAPPINGS[rtype].table}"
     before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
     # One pass: every non-blank line becomes a candidate row; a line that is not JSON keeps j NULL
@@ -293,10 +293,10 @@ def load_bundle(con: duckdb.DuckDBPyConnection, path: Path, name: str) -> int:
             [name, "file is not a readable FHIR Bundle (invalid JSON or no entry array); re-export the Bundle"],
         )
         return 1
-    return _dispatch(con, name, expected=None)
+    return _dispatch(con, name)
 
 
-def _dispatch(con: duckdb.DuckDBPyConnection, name: str, expected: str | None) -> int:
+def _dispatch(con: duckdb.DuckDBPyConnection, name: str) -> int:
     """Route parsed lines in `_lines` to candidate tables; unusable lines go to `_q_pre`."""
     received = int(con.execute("SELECT count(*) FROM _lines WHERE text IS NOT NULL").fetchone()[0])
     types = [r[0] for r in con.execute("SELECT DISTINCT rtype FROM _lines WHERE text IS NOT NULL").fetchall()]
@@ -320,5 +320,4 @@ def _dispatch(con: duckdb.DuckDBPyConnection, name: str, expected: str | None) -
             f"(SELECT _line, _full_url, json_transform(text, {lit(structure(rtype))}) AS j FROM _lines "
             f"WHERE text IS NOT NULL AND rtype = {lit(rtype)} AND json_valid(text))",
         )
-    del expected
     return received
