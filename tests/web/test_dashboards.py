@@ -141,3 +141,38 @@ def test_dashboard_views_are_audited(as_user):
     ig = as_user("ig.lead")
     page = ig.get("/governance/audit?user=analyst.borough&action=dashboard")
     assert "register copd" in page.text
+
+
+def test_age_sex_standardised_rate_matches_strata_from_the_store(as_user, web_env):
+    """The DSR on the page equals stats.standardise.dsr over (age band, sex) strata counted here in plain SQL."""
+    import numpy as np
+
+    from carecommons.stats.standardise import dsr
+
+    c = as_user("analyst.london", "planning")
+    row = next(
+        p for p in c.get("/api/v1/dashboards/london/LONDON").json()["data"]["prevalence"] if p["register"] == "hyp"
+    )
+    codes = sorted(codelist(REGISTERS_BY_ID["hyp"].codelist).codes)
+    dissent = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    strata = con.execute(
+        """WITH idx AS (SELECT max(date) AS d FROM events),
+           pop AS (SELECT DISTINCT p.patient_id, p.sex, least(date_sub('year', p.date_of_birth, idx.d) // 5, 18) AS band
+                   FROM registrations r JOIN patients p USING (patient_id), idx
+                   WHERE r.start_date <= idx.d AND (r.end_date IS NULL OR r.end_date > idx.d) AND p.sex IN ('F','M')
+                     AND (p.date_of_death IS NULL OR p.date_of_death > idx.d)
+                     AND p.patient_id NOT IN (SELECT patient_id FROM events WHERE list_contains($dissent, code)))
+           SELECT band, sex, count(*) AS n,
+                  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM events e, idx WHERE e.patient_id = pop.patient_id
+                                   AND list_contains($codes, e.code) AND e.date <= idx.d)) AS o
+           FROM pop GROUP BY ALL ORDER BY ALL""",
+        {"codes": codes, "dissent": dissent},
+    ).fetchall()
+    con.close()
+    band, sex, n, o = (np.array(col) for col in zip(*strata, strict=True))
+    expected = dsr(o.astype(float), n.astype(float), band, sex, standard_bands=np.arange(19), n_sexes=2, multiplier=100)
+    assert row["dsr"] == pytest.approx(expected.rate, abs=1e-3)
+    assert row["dsr_lo"] == pytest.approx(expected.lower, abs=1e-3)
+    assert row["dsr_hi"] == pytest.approx(expected.upper, abs=1e-3)
+    assert row["dsr"] != pytest.approx(row["rate"], abs=1e-6)  # standardisation changes the figure

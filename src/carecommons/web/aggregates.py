@@ -49,6 +49,8 @@ class PracticeAggregates:
     indicators: pd.DataFrame  # practice_id, indicator_id, numerator, denominator
     incidence: pd.DataFrame  # practice_id, register_id, month, count (first-ever code in month)
     opt_outs: pd.DataFrame  # practice_id, opted_out, registered (Type 1, coded in the record)
+    age_sex: pd.DataFrame  # practice_id, band (ESP 2013 0-18), sex (F/M), denominator
+    age_sex_registers: pd.DataFrame  # practice_id, register_id, band, sex, numerator
 
 
 def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -> PracticeAggregates:
@@ -67,6 +69,8 @@ def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -
         only(aggs.indicators),
         only(aggs.incidence),
         only(aggs.opt_outs),
+        only(aggs.age_sex),
+        only(aggs.age_sex_registers),
     )
 
 
@@ -185,12 +189,25 @@ def compute(con: duckdb.DuckDBPyConnection, allowed_table: str | None = None) ->
         """,
         {"idx": idx, "opt": TYPE1_DISSENT, "wd": TYPE1_WITHDRAWAL},
     ).df()
+    # Strata for age-sex standardisation (ESP 2013 five-year bands to 90+); only F and M have a standard.
+    age_sex = con.execute(
+        """SELECT w.practice_id, least(w.age // 5, 18)::INTEGER AS band, p.sex, count(*)::BIGINT AS denominator
+           FROM web_pop w JOIN patients p USING (patient_id) WHERE p.sex IN ('F', 'M') GROUP BY ALL"""
+    ).df()
+    age_sex_registers = con.execute(
+        """SELECT w.practice_id, r.register_id, least(w.age // 5, 18)::INTEGER AS band, p.sex,
+                  count(*)::BIGINT AS numerator
+           FROM web_reg r JOIN web_pop w USING (patient_id) JOIN patients p USING (patient_id)
+           WHERE p.sex IN ('F', 'M') GROUP BY ALL"""
+    ).df()
     practices = con.execute(
         "SELECT practice_id, coalesce(name, practice_id) AS name, pcn_id, coalesce(pcn_name, pcn_id) AS pcn_name, "
         "borough, icb FROM practices ORDER BY practice_id"
     ).df()
     practices["london"] = "LONDON"
-    return PracticeAggregates(idx, practices, population, registers, indicators, incidence, opt_outs)
+    return PracticeAggregates(
+        idx, practices, population, registers, indicators, incidence, opt_outs, age_sex, age_sex_registers
+    )
 
 
 class AggregateCache:

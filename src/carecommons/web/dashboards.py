@@ -19,6 +19,7 @@ from carecommons.core.orgs import ICBS, LEVELS_FINE_TO_COARSE, OrgLevel
 from carecommons.stats import funnel as st_funnel
 from carecommons.stats import inequality, spc
 from carecommons.stats.proportions import wilson
+from carecommons.stats.standardise import DsrResult, dsr
 from carecommons.web import charts
 from carecommons.web.aggregates import TREND_MONTHS, PracticeAggregates, child_level, practice_ids
 from carecommons.web.disclosure import publish, publish_parts
@@ -149,9 +150,15 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: s
     )
     summary_df = publish(summary_df, ["numerator", "denominator"])
     summary = []
+    standardised = _standardised(aggs, ids)
     for r, row, (rate, lo, hi) in zip(REGISTERS, summary_df.itertuples(), _rates(summary_df), strict=True):
+        std = standardised.get(r.id)
+        if std is None or pd.isna(row.numerator) or not std.reliable:
+            std = None  # not shown when the count is suppressed or too small for a stable DSR (< 10 events)
         summary.append({"id": r.id, "label": r.label, "numerator": row.numerator, "denominator": row.denominator,
-                        "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
+                        "rate": rate, "lo": lo, "hi": hi,
+                        "dsr": std.rate if std else None, "dsr_lo": std.lower if std else None,
+                        "dsr_hi": std.upper if std else None})  # fmt: skip
 
     ind = (
         aggs.indicators[aggs.indicators["practice_id"].isin(ids)]
@@ -193,6 +200,25 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: s
         _breakdown(aggs, ids, reg, "ethnicity", "Ethnic group"),
     ]
     return dash
+
+
+def _standardised(aggs: PracticeAggregates, ids: pd.Index) -> dict[str, DsrResult]:
+    """Age-sex standardised prevalence (per 100, ESP 2013) per register, so places with older or younger
+    lists can be compared fairly. Computed from the strata; shown only beside a published count."""
+    pop = aggs.age_sex[aggs.age_sex["practice_id"].isin(ids)].groupby(["band", "sex"])["denominator"].sum()
+    if pop.empty:
+        return {}
+    regs = aggs.age_sex_registers[aggs.age_sex_registers["practice_id"].isin(ids)]
+    num = regs.groupby(["register_id", "band", "sex"])["numerator"].sum()
+    out: dict[str, DsrResult] = {}
+    bands = pop.index.get_level_values("band").to_numpy()
+    sexes = pop.index.get_level_values("sex").to_numpy()
+    for r in REGISTERS:
+        observed = np.array([float(num.get((r.id, b, s_), 0)) for b, s_ in pop.index])
+        out[r.id] = dsr(
+            observed, pop.to_numpy(dtype=float), bands, sexes, standard_bands=np.arange(19), n_sexes=2, multiplier=100
+        )
+    return out
 
 
 def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, reg: Register) -> list[dict]:
@@ -428,7 +454,17 @@ def as_json(d: Dashboard) -> dict:
         "org": {"level": SLUG_OF[d.org.level], "id": d.org.id, "name": d.org.name},
         "index_date": d.index_date,
         "register": d.register.id,
-        "prevalence": [{"register": s["id"], "label": s["label"], **row(s)} for s in d.summary],
+        "prevalence": [
+            {
+                "register": s["id"],
+                "label": s["label"],
+                **row(s),
+                "dsr": num(s["dsr"]),
+                "dsr_lo": num(s["dsr_lo"]),
+                "dsr_hi": num(s["dsr_hi"]),
+            }
+            for s in d.summary
+        ],  # fmt: skip
         "indicators": [{"indicator": i["id"], "label": i["label"], **row(i)} for i in d.indicators],
         "children": [
             {"level": SLUG_OF[c["ref"].level], "id": c["ref"].id, "name": c["ref"].name, **row(c)} for c in d.children
