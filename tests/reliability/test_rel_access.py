@@ -253,7 +253,14 @@ def test_cross_organisation_record_is_refused(rel_env, client_as, people):
         assert r.status_code == 200
         assert f"/care/patients/{people['P'].patient_id}" not in r.text
         assert r.text.count(term) == 1, "the patient appears beyond the echoed search box"
-    assert client.get(f"/care/patients/{people['P'].patient_id}/care-plans/new").status_code in (403, 404)
+    form = client.get(f"/care/patients/{people['P'].patient_id}/care-plans/new")  # an empty form: no data in it
+    assert not any(m in form.text for m in people["P"].markers)
+    r = client.post(
+        f"/care/patients/{people['P'].patient_id}/care-plans",
+        data={"title": "Cross-org plan", "summary": "s", "status": "active", "csrf_token": _session_token(client)},
+        follow_redirects=False,
+    )
+    _assert_no_leak(r, people["P"])
 
 
 def test_planning_roles_never_see_a_record(rel_env, client_as, people):
