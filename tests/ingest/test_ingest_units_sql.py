@@ -106,3 +106,26 @@ def test_load_id_depends_on_content(tmp_path: Path):
     assert discover([tmp_path / "x"]).extracts[0].load_id == first
     (d / "fhir" / "Patient.ndjson").write_text("{} \n")
     assert discover([tmp_path / "x"]).extracts[0].load_id != first
+
+
+def test_ndjson_fast_and_slow_paths_agree(tmp_path: Path):
+    """read_json (fast) and line-by-line json_transform (slow, used when a line is broken) give the same rows."""
+    from ingest_builders import SYSTOLIC, observation
+
+    from carecommons.ingest import fhir, validate_gp
+
+    src = tmp_path / "Observation.ndjson"
+    src.write_text("\n".join(json.dumps(observation(i, SYSTOLIC, "2025-01-01", i, "mmHg")) for i in range(2000)) + "\n")
+    con = duckdb.connect()
+    validate_gp.create_candidates(con)
+    assert fhir.load_ndjson(con, src, "fast", "Observation", physical_lines=2000) == 2000
+    assert fhir.load_ndjson(con, src, "slow", "Observation", physical_lines=None) == 2000
+    cols = "_line, _rtype, _pre_reason, pid_ref, code, date_t, value_t, unit_t"
+    fast = con.execute(f"SELECT {cols} FROM _c_events WHERE _file = 'fast' ORDER BY _line").fetchall()
+    slow = con.execute(f"SELECT {cols} FROM _c_events WHERE _file = 'slow' ORDER BY _line").fetchall()
+    assert fast == slow and len(fast) == 2000
+    assert [r[0] for r in fast] == list(range(1, 2001))
+    assert fast[1][3] == "Patient/1" and fast[1][6] == "1"  # line 2 holds observation 1: order preserved
+    # A wrong physical line count (a blank line read_json skipped) withdraws the fast rows.
+    assert fhir.load_ndjson(con, src, "miscount", "Observation", physical_lines=2001) == 2000
+    assert con.execute("SELECT count(*) FROM _c_events WHERE _file = 'miscount'").fetchone()[0] == 2000

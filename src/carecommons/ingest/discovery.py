@@ -31,6 +31,7 @@ class SourceFile:
     sha256: str
     size: int
     declared_rows: int | None = None
+    physical_lines: int | None = None
 
 
 @dataclass
@@ -60,11 +61,23 @@ class Extract:
 
 def sha256_file(path: Path) -> str:
     """SHA-256 of a file, read in large chunks (hashlib releases the GIL, so files hash in parallel)."""
+    return hash_and_count(path)[0]
+
+
+def hash_and_count(path: Path) -> tuple[str, int]:
+    """(SHA-256, physical line count) in one read: the count lets the NDJSON fast path prove that no
+    line was skipped (blank lines would shift line numbers), at no extra I/O."""
     h = hashlib.sha256()
+    lines = 0
+    last = b""
     with path.open("rb") as fh:
         while chunk := fh.read(_HASH_CHUNK):
             h.update(chunk)
-    return h.hexdigest()
+            lines += chunk.count(b"\n")
+            last = chunk[-1:]
+    if last and last != b"\n":
+        lines += 1
+    return h.hexdigest(), lines
 
 
 @dataclass(frozen=True)
@@ -208,9 +221,9 @@ def _hash_all(extracts: Iterable[Extract]) -> list[tuple[str, CarecommonsError]]
     """
     jobs = [(e, i, f) for e in extracts for i, f in enumerate(e.files)]
     with ThreadPoolExecutor(max_workers=2) as pool:
-        digests = list(pool.map(lambda j: sha256_file(j[2].path), jobs))
+        digests = list(pool.map(lambda j: hash_and_count(j[2].path), jobs))
     refused: list[tuple[str, CarecommonsError]] = []
-    for (extract, i, f), digest in zip(jobs, digests, strict=True):
+    for (extract, i, f), (digest, lines) in zip(jobs, digests, strict=True):
         if f.sha256 and f.sha256.lower() != digest:
             refused.append(
                 (
@@ -222,5 +235,5 @@ def _hash_all(extracts: Iterable[Extract]) -> list[tuple[str, CarecommonsError]]
                     ),
                 )
             )
-        extract.files[i] = SourceFile(f.path, f.name, digest, f.size, f.declared_rows)
+        extract.files[i] = SourceFile(f.path, f.name, digest, f.size, f.declared_rows, lines)
     return refused

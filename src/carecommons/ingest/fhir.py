@@ -233,7 +233,50 @@ def bundle_source(path: Path) -> str:
     )"""
 
 
-def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: str | None) -> int:
+def duckdb_type(spec: object) -> str:
+    """DuckDB type for a json_transform structure (so read_json can parse straight into it)."""
+    if isinstance(spec, str):
+        return spec
+    if isinstance(spec, list):
+        return f"{duckdb_type(spec[0])}[]"
+    if isinstance(spec, dict):
+        return "STRUCT(" + ", ".join(f'"{k}" {duckdb_type(v)}' for k, v in spec.items()) + ")"
+    raise TypeError(f"unsupported structure element {spec!r}")
+
+
+def _read_json_columns(rtype: str) -> str:
+    return "{" + ", ".join(f"{lit(k)}: {lit(duckdb_type(v))}" for k, v in STRUCTURES[rtype].items()) + "}"
+
+
+def _load_ndjson_fast(con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: str, physical_lines: int) -> bool:
+    """Parse with read_json straight into typed columns (several times faster than line-by-line parsing).
+
+    Only valid when every physical line is one JSON object: read_json rejects the file on a broken
+    line (DuckDB error) and silently skips blank lines, so the row count is compared with the file's
+    physical line count; on any difference the rows are withdrawn and the caller takes the slow path.
+    """
+    table = f"_c_{MAPPINGS[rtype].table}"
+    before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
+    source = (
+        f"(SELECT row_number() OVER () AS _line, CAST(NULL AS VARCHAR) AS _full_url, t AS j "
+        f"FROM read_json({lit(str(path))}, format = 'newline_delimited', columns = {_read_json_columns(rtype)}, "
+        f"maximum_object_size = {MAX_LINE_BYTES}) t)"
+    )
+    try:
+        _insert_candidates(con, name, rtype, source)
+    except duckdb.Error:
+        con.execute(f"DELETE FROM {table} WHERE _file = ?", [name])
+        return False
+    got = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]) - before
+    if got != physical_lines:
+        con.execute(f"DELETE FROM {table} WHERE _file = ?", [name])
+        return False
+    return True
+
+
+def load_ndjson(
+    con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: str | None, physical_lines: int | None = None
+) -> int:
     """Parse one NDJSON file into the GP candidate tables; returns received (non-blank lines).
 
     `rtype` is the type the file name promises (Observation.ndjson). When it is one Carecommons
@@ -250,9 +293,11 @@ def load_ndjson(con: duckdb.DuckDBPyConnection, path: Path, name: str, rtype: st
             FROM {lines_source(path)}
         """)
         return _dispatch(con, name)
+    if physical_lines and _load_ndjson_fast(con, path, name, rtype, physical_lines):
+        return physical_lines
     table = f"_c_{MAPPINGS[rtype].table}"
     before = int(con.execute(f"SELECT count(*) FROM {table}").fetchone()[0])
-    # One pass: every non-blank line becomes a candidate row; a line that is not JSON keeps j NULL
+    # Slow path, one pass: every non-blank line becomes a candidate row; a line that is not JSON keeps j NULL
     # and gets its reason here, so it is quarantined with its line number like any other failure.
     _insert_candidates(
         con,

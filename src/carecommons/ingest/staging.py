@@ -39,7 +39,7 @@ def stage_gp(con: duckdb.DuckDBPyConnection, ex: Extract) -> Staged:
     for f in ex.files:
         suffix = f.path.suffix.lower()
         if suffix == ".ndjson":
-            st.received[f.name] = fhir.load_ndjson(con, f.path, f.name, f.path.stem)
+            st.received[f.name] = fhir.load_ndjson(con, f.path, f.name, f.path.stem, f.physical_lines)
             st.raw_kind[f.name] = ("lines", f.path)
         elif suffix == ".json":
             st.received[f.name] = fhir.load_bundle(con, f.path, f.name)
