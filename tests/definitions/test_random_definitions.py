@@ -164,7 +164,7 @@ def _assert_same(a: dict, b: dict) -> None:
                 assert va == vb, (key, col)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=records(), values=st.lists(value_expr(), min_size=1, max_size=4))
 def test_reference_and_duckdb_agree(run_on, data, values):
     plan = _plan(values)

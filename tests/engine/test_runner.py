@@ -109,3 +109,15 @@ def test_run_rejects_bad_arguments(store, library):
         run(store, library, [], progress=False)
     with pytest.raises(InvalidInput):
         run(store, library, [INDEX], backend="oracle", progress=False)
+
+
+@pytest.mark.spark
+@pytest.mark.slow
+def test_spark_backend_writes_the_same_results(store, library):
+    ids = ["HYP_REG", "HYP008", "AF008", "FLU65"]
+    query = "SELECT definition_id, patient_id, den, num, exc, value FROM results_patient WHERE run_id = ? ORDER BY ALL"
+    duck = run(store, library, [INDEX], definition_ids=ids, progress=False)
+    duck_rows = store.execute(query, [duck.run_id]).fetchall()
+    spark = run(store, library, [INDEX], backend="spark", definition_ids=ids, progress=False)
+    assert spark.backend == "spark"
+    assert store.execute(query, [spark.run_id]).fetchall() == duck_rows
