@@ -1,23 +1,25 @@
 """Compile a whole plan of definitions into ONE SQL query per run, for DuckDB, Spark SQL or PostgreSQL.
 
-Why it is shaped this way (the costs are all in the events scan):
+Why it is shaped this way (the events scan is shared; everything after it works on far fewer rows):
 
 1. ``ev``: a single pass over events/medications/vaccinations joined to one lookup table of
    (src, table, code), where ``src`` numbers each (table, codelist) pair used anywhere in the plan. Every
    indicator shares this one scan; no indicator scans the events on its own.
-2. ``dy``: one row per patient, src and day (count, lowest and highest value). Collapsing same-day events
-   makes the first/last-value tie-break (lowest or highest value on that day) deterministic on every engine.
-3. ``bk``: days folded into *buckets*. The bucket edges are every date any window of any index date can
-   start or end on, computed in Python (index dates are known before the query is built), so a window is
-   exactly a union of whole buckets. A patient's 20 years of blood pressures become a handful of rows.
-4. ``fa``: buckets joined to the small table of index dates, then one conditional aggregation per distinct
-   frame aggregation of the plan (``MAX(CASE WHEN src = 3 AND b > window start ...)``). A time series of
-   24 monthly index dates multiplies only these few bucket rows, never the events scan.
+2. ``bk``: events folded into *buckets* per patient and src. The bucket edges are every date any window of
+   any index date can start or end on, computed in Python (index dates are known before the query is
+   built), so a window is exactly a union of whole buckets; a patient's 20 years of blood pressures become
+   a handful of rows. Each bucket keeps count, first/last dates, min/max values and the first/last value
+   with the same-day tie broken by value (ARG_MAX over a (date, value) struct key), so the tie-break is
+   deterministic on every engine.
+3. ``fs``: buckets joined to the small table of index dates; each distinct (window, aggregation) is
+   computed once per (patient, index date, src). A time series of 24 monthly index dates multiplies only
+   these bucket rows, never the events scan.
+4. ``fa``: srcs pivoted into one column per frame aggregation of the plan.
 5. ``pop``: the registered, alive population per index date with age and practice; each definition's
    den/num/exc/value columns are plain expressions over pop and fa, local variants chosen by practice.
 
 SQL is written once (DuckDB dialect) and transpiled by SQLGlot; the one construct PostgreSQL lacks
-(ARG_MAX/ARG_MIN) is rewritten to an ordered ARRAY_AGG.
+(ARG_MAX/ARG_MIN) is rewritten to an ordered ARRAY_AGG with a FILTER.
 """
 
 from __future__ import annotations
