@@ -61,6 +61,11 @@ def find_patient(
 def _risk_scores(con, patient_id: int, index: dt.date) -> list[RiskScore]:
     """eFI for this patient from the risk layer (web may import risk; care may not). Best effort: a failure
     to score is shown as 'not available', never as an error page."""
+    from carecommons.web.routes.care_worklists import RISK_LIVE_MAX_PATIENTS
+
+    if con.execute("SELECT count(*) FROM patients").fetchall()[0][0] > RISK_LIVE_MAX_PATIENTS:
+        # The risk layer scores the whole store at once; at this size that is a batch job, not a page load.
+        return [RiskScore("Electronic Frailty Index (eFI)", None, "not computed on page load at this scale")]
     try:
         from carecommons.risk.efi import frailty
 
