@@ -48,7 +48,9 @@ def test_dcct_to_ifcc_known_points():
     ],
 )
 def test_full_date(text, expected):
-    got = duckdb.execute(f"SELECT CAST({full_date('x')} AS VARCHAR) FROM (SELECT CAST(? AS VARCHAR) AS x)", [text])
+    got = duckdb.connect().execute(
+        f"SELECT CAST({full_date('x')} AS VARCHAR) FROM (SELECT CAST(? AS VARCHAR) AS x)", [text]
+    )
     assert got.fetchone()[0] == expected
 
 

@@ -69,7 +69,7 @@ def test_export_parquet_round_trips(tmp_path: Path):
     )
     written = export_parquet(con, tmp_path / "pq", ["practices"])
     assert written == [tmp_path / "pq" / "practices.parquet"]
-    back = duckdb.sql(f"SELECT practice_id, list_size FROM '{written[0]}'").fetchall()
+    back = duckdb.connect().execute(f"SELECT practice_id, list_size FROM '{written[0]}'").fetchall()
     assert back == [("E1", 7), ("E2", 5)]
     with pytest.raises(InvalidInput):
         export_parquet(con, tmp_path / "pq", ["nope"])
