@@ -87,3 +87,34 @@ def test_names_need_no_escaping_in_csv_or_json():
     for name in names:
         assert all(ch.isalpha() or ch in "-'" for ch in name), name
         assert json.loads(json.dumps(name)) == name
+
+
+def test_readings_are_plausible_and_follow_registers(csv_run):
+    t = read_csv_extracts(csv_run.out_dir)
+    ev = t["events"].assign(v=lambda f: pd.to_numeric(f["value"], errors="coerce"))
+    hyp = load_csv(CODELIST_DIR / "nhsd-primary-care-domain-refsets-hyp_cod.csv").codes
+    dm = load_csv(CODELIST_DIR / "nhsd-primary-care-domain-refsets-dm_cod.csv").codes
+    sys_bp = load_csv(CODELIST_DIR / "opensafely-systolic-blood-pressure-qof.csv").codes
+    hba1c = load_txt(CODELIST_DIR / "gm-sde" / "hba1c.snomed.txt").codes
+    on_hyp = set(ev.loc[ev["code"].isin(hyp), "patient_id"])
+    on_dm = set(ev.loc[ev["code"].isin(dm), "patient_id"])
+    bp = ev[ev["code"].isin(sys_bp)].sort_values("date").groupby("patient_id")["v"].last()
+    assert bp.between(80, 230).all()
+    hyp_bp = bp[bp.index.isin(on_hyp)]
+    # A share of treated hypertensives above the QOF target (140 mmHg), but not most of them.
+    assert 0.2 < (hyp_bp > 140).mean() < 0.6
+    assert hyp_bp.mean() > bp[~bp.index.isin(on_hyp)].mean() + 10
+    a1c = ev[ev["code"].isin(hba1c)]
+    dm_a1c = a1c.loc[a1c["patient_id"].isin(on_dm), "v"]
+    assert 50 < dm_a1c.median() < 66 and (dm_a1c >= 48).mean() > 0.7
+    units = set(ev.loc[ev["v"].notna(), "unit"])
+    assert units <= {"mm[Hg]", "mmol/mol", "mmol/L", "kg/m2", "mL/min/{1.73_m2}"}
+
+
+def test_some_af_patients_lack_an_anticoagulant(csv_run):
+    t = read_csv_extracts(csv_run.out_dir)
+    af_codes = load_csv(CODELIST_DIR / "via_search_index" / "nhsd-primary-care-domain-refsets-afib_cod.csv").codes
+    af = set(t["events"].loc[t["events"]["code"].isin(af_codes), "patient_id"])
+    on_doac = set(t["medications"].loc[t["medications"]["dmd_code"].isin(DOACS), "patient_id"])
+    untreated = len(af - on_doac) / len(af)
+    assert 0.05 < untreated < 0.4  # 15% by design, plus AF patients whose record ended before the last 2 years
