@@ -92,12 +92,12 @@ HOSPITAL = [
     ("H-2", "RRV", dt.date(2025, 7, 1), dt.date(2025, 7, 2), None, "Care home"),
 ]
 SOCIAL = [("S-1", "Barnet", "Home care", dt.date(2026, 2, 10), None)]
-# person_index in the shape "one row per linked record with the GP patient_id" (identity may add columns)
+# person_index rows (person_id = smallest GP patient_id of the person, as identity writes it)
 PERSON_INDEX = [
-    (1, "gp", "101", 101),
-    (1, "hospital", "H-1", 101),
-    (1, "hospital", "H-2", 101),
-    (1, "social_care", "S-1", 101),
+    (101, "gp", "101", 101),
+    (101, "hospital", "H-1", 101),
+    (101, "hospital", "H-2", 101),
+    (101, "social_care", "S-1", 101),
 ]
 
 
@@ -135,8 +135,15 @@ def build_store(con: duckdb.DuckDBPyConnection, with_person_index: bool = True) 
             [rid, la, service, start, end],
         )
     if with_person_index:
-        con.execute("CREATE TABLE person_index (person_id BIGINT, feed VARCHAR, record_id VARCHAR, patient_id BIGINT)")
-        con.executemany("INSERT INTO person_index VALUES (?, ?, ?, ?)", PERSON_INDEX)
+        # identity.person_index.PERSON_INDEX's columns (the identity layer owns and writes this table).
+        con.execute(
+            "CREATE TABLE person_index (person_id BIGINT NOT NULL, feed VARCHAR NOT NULL, record_id VARCHAR NOT NULL,"
+            " patient_id BIGINT, method VARCHAR NOT NULL, match_probability DOUBLE, match_weight DOUBLE,"
+            " run_id VARCHAR NOT NULL)"
+        )
+        con.executemany(
+            "INSERT INTO person_index VALUES (?, ?, ?, ?, 'probabilistic', 0.99, 12.0, 'run-1')", PERSON_INDEX
+        )
 
 
 @dataclass(frozen=True)

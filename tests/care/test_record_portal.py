@@ -50,6 +50,20 @@ def test_gp_sees_the_linked_record(con, session, people):
     assert len(views) == 1 and views[0].purpose == "direct_care" and views[0].user_id == "dr.gp"
 
 
+def test_links_follow_the_person_not_just_one_gp_record(con, session, people):
+    """A second GP record of the same person (duplicate registration) brings its linked discharge along."""
+    con.execute(
+        "INSERT INTO person_index VALUES (101, 'gp', '111', 111, 'probabilistic', 0.97, 9.0, 'run-1'), "
+        "(101, 'hospital', 'H-3', 111, 'nhs_number', NULL, NULL, 'run-1')"
+    )
+    con.execute(
+        "INSERT INTO hospital_records (record_id, trust_code, admission_date, discharge_date, load_id) "
+        "VALUES ('H-3', 'RAL', DATE '2024-03-01', DATE '2024-03-04', 'L1')"
+    )
+    rec = patient_record(con, session, people.gp, 101, index_date=INDEX)
+    assert [h.record_id for h in rec.hospital] == ["H-1", "H-3"]
+
+
 def test_record_without_linkage_says_so(con, session, people):
     con.execute("DROP TABLE person_index")
     rec = patient_record(con, session, people.gp, 101, index_date=INDEX)

@@ -412,8 +412,8 @@ def _links_from_person_index(con: duckdb.DuckDBPyConnection, pid: int) -> list[t
     """(feed, record_id) pairs linked to this GP patient, read from the identity layer's person_index table.
 
     Returns None when linkage has not run (no table), so the page can say so rather than show "none".
-    Accepts the two shapes a person index takes: a patient_id column on each linked record row, or a
-    person_id shared by the GP row (feed 'gp', record_id = patient id) and the linked rows.
+    Reads identity's shape (`identity.person_index`: person_id shared by the GP row, feed 'gp' and record_id =
+    patient id, and the linked rows); a bare (feed, record_id, patient_id) table also works.
     """
     cols = {
         r[0]
@@ -423,11 +423,8 @@ def _links_from_person_index(con: duckdb.DuckDBPyConnection, pid: int) -> list[t
     }
     if not cols:
         return None
-    if {"feed", "record_id", "patient_id"} <= cols:
-        rows = con.execute(
-            "SELECT DISTINCT feed, record_id FROM person_index WHERE patient_id = $pid AND feed <> 'gp'", {"pid": pid}
-        ).fetchall()
-    elif {"feed", "record_id", "person_id"} <= cols:
+    if {"feed", "record_id", "person_id"} <= cols:
+        # The identity layer's shape: every record of the person (several GP records of one person included).
         rows = con.execute(
             """
             SELECT DISTINCT o.feed, o.record_id FROM person_index g
@@ -435,6 +432,10 @@ def _links_from_person_index(con: duckdb.DuckDBPyConnection, pid: int) -> list[t
             WHERE g.feed = 'gp' AND g.record_id = CAST($pid AS VARCHAR)
             """,
             {"pid": pid},
+        ).fetchall()
+    elif {"feed", "record_id", "patient_id"} <= cols:
+        rows = con.execute(
+            "SELECT DISTINCT feed, record_id FROM person_index WHERE patient_id = $pid AND feed <> 'gp'", {"pid": pid}
         ).fetchall()
     else:
         return None
