@@ -172,14 +172,19 @@ def _commit(
     load_id = lit(ex.load_id)
     con.execute("BEGIN TRANSACTION")
     try:
-        old = (
-            "(SELECT load_id FROM load_manifest WHERE status = 'committed' "
-            f"AND feed = {lit(ex.feed)} AND practice_id = {lit(ex.org)})"
-        )
-        for table in FEED_TABLES[ex.feed]:
-            con.execute(f"DELETE FROM {table} WHERE load_id IN {old}")
-        con.execute(f"DELETE FROM quarantine WHERE load_id IN {old}")
-        con.execute(f"UPDATE load_manifest SET status = 'superseded' WHERE load_id IN {old}")
+        old_ids = [
+            r[0]
+            for r in con.execute(
+                "SELECT DISTINCT load_id FROM load_manifest WHERE status = 'committed' AND feed = ? AND practice_id = ?",
+                [ex.feed, ex.org],
+            ).fetchall()
+        ]
+        if old_ids:  # supersede: the older load's rows go in the same transaction as the new rows arrive
+            old = "(" + ", ".join(lit(i) for i in old_ids) + ")"
+            for table in FEED_TABLES[ex.feed]:
+                con.execute(f"DELETE FROM {table} WHERE load_id IN {old}")
+            con.execute(f"DELETE FROM quarantine WHERE load_id IN {old}")
+            con.execute(f"UPDATE load_manifest SET status = 'superseded' WHERE load_id IN {old}")
         for table, temp in st.inserts:
             cols = [c for c in TABLES_BY_NAME[table].column_names if c != "load_id"]
             col_sql = ", ".join(cols)
