@@ -17,7 +17,7 @@ from carecommons.ingest.codes import build_code_check
 from carecommons.ingest.discovery import Extract
 from carecommons.ingest.sql import FIX_AT_SOURCE, Rule, first_failure, full_date, lit
 from carecommons.ingest.staging import Staged
-from carecommons.ingest.validate_gp import _date_rules, create_prequarantine
+from carecommons.ingest.validate_gp import create_prequarantine, date_rules
 
 _NHS_RULE = (
     "NHS number is not 10 digits with a valid Modulus 11 check digit; correct it at source, "
@@ -74,12 +74,12 @@ def stage_social_care(con: duckdb.DuckDBPyConnection, ex: Extract) -> Staged:
             reason_sql="'duplicate record_id: first at line ' || _dup_line || '; send each client once'",
         ),
         Rule("nhs_number", f"nhs_number IS NOT NULL AND NOT {sql_is_valid('nhs_number')}", _NHS_RULE),
-        *_date_rules("date_of_birth", "date_of_birth", "date of birth", ref, required=False),
+        *date_rules("date_of_birth", "date_of_birth", "date of birth", ref, required=False),
         Rule("sex", f"sex IS NOT NULL AND ({sex}) IS NULL", f"sex is not one of F, M, U; {FIX_AT_SOURCE}"),
-        *_date_rules(
+        *date_rules(
             "start_date", "start_date", "service start date", ref, required=False, dob=full_date("date_of_birth")
         ),
-        *_date_rules("end_date", "end_date", "service end date", ref, required=False),
+        *date_rules("end_date", "end_date", "service end date", ref, required=False),
         Rule(
             "end_date",
             f"{full_date('end_date')} < {full_date('start_date')}",
@@ -181,7 +181,7 @@ def stage_hospital(con: duckdb.DuckDBPyConnection, ex: Extract) -> Staged:
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _hc AS
         SELECT _file, _line, {_ref_key("j.subject.reference")} AS pkey, {_ref_key("j.encounter.reference")} AS ekey,
-            {fhir._sct("j.code.coding")} AS code
+            {fhir.sct_code("j.code.coding")} AS code
         FROM (SELECT _file, _line, json_transform(text, {lit(json.dumps(_H_CONDITION))}) AS j
               FROM _h_lines WHERE rtype = 'Condition')
     """)
@@ -197,7 +197,7 @@ def stage_hospital(con: duckdb.DuckDBPyConnection, ex: Extract) -> Staged:
             reason_sql="'duplicate Patient id in the Bundle: first at entry ' || _dup_line || '; send each patient once'",
         ),
         Rule("identifier(nhs-number)", f"nhs_number IS NOT NULL AND NOT {sql_is_valid('nhs_number')}", _NHS_RULE),
-        *_date_rules("dob_t", "birthDate", "date of birth", ref, required=False),
+        *date_rules("dob_t", "birthDate", "date of birth", ref, required=False),
         Rule(
             "gender",
             f"sex_t IS NOT NULL AND ({sex}) IS NULL",
@@ -225,8 +225,8 @@ def stage_hospital(con: duckdb.DuckDBPyConnection, ex: Extract) -> Staged:
             "",
             reason_sql="'the discharge''s Patient (entry ' || p_line || ') was quarantined; fix it and re-send'",
         ),
-        *_date_rules("start_t", "period.start", "admission date", ref, required=True, dob="p_dob"),
-        *_date_rules("end_t", "period.end", "discharge date", ref, required=False),
+        *date_rules("start_t", "period.start", "admission date", ref, required=True, dob="p_dob"),
+        *date_rules("end_t", "period.end", "discharge date", ref, required=False),
         Rule("period.end", f"{end} < {start}", f"discharge is before admission; {FIX_AT_SOURCE}"),
     ]
     ef, er = first_failure(e_rules)

@@ -115,7 +115,7 @@ FIELDS = {
 }
 
 
-def _sct(coding: str) -> str:
+def sct_code(coding: str) -> str:
     return f"list_filter({coding}, lambda c: c.system = {lit(SNOMED_SYSTEM)})[1].code"
 
 
@@ -176,12 +176,16 @@ MAPPINGS: dict[str, Mapping] = {
         },
     ),
     "Condition": _coded(
-        "events", "j.subject.reference", _sct("j.code.coding"), "coalesce(j.onsetDateTime, j.recordedDate)", "SNOMED CT"
+        "events",
+        "j.subject.reference",
+        sct_code("j.code.coding"),
+        "coalesce(j.onsetDateTime, j.recordedDate)",
+        "SNOMED CT",
     ),
     "Observation": _coded(
         "events",
         "j.subject.reference",
-        _sct("j.code.coding"),
+        sct_code("j.code.coding"),
         "j.effectiveDateTime",
         "SNOMED CT",
         {"value_t": "j.valueQuantity.value", "unit_t": "coalesce(j.valueQuantity.code, j.valueQuantity.unit)"},
@@ -189,7 +193,7 @@ MAPPINGS: dict[str, Mapping] = {
     "Procedure": _coded(
         "events",
         "j.subject.reference",
-        _sct("j.code.coding"),
+        sct_code("j.code.coding"),
         "coalesce(j.performedDateTime, j.performedPeriod.start)",
         "SNOMED CT",
     ),

@@ -74,7 +74,7 @@ def _pre_field_sql(field_sql: str) -> str:
     return f"CASE WHEN _pre_reason IS NOT NULL THEN _pre_field ELSE {field_sql} END"
 
 
-def _date_rules(col: str, field: str, label: str, ref: dt.date, required: bool, dob: str | None = None) -> list[Rule]:
+def date_rules(col: str, field: str, label: str, ref: dt.date, required: bool, dob: str | None = None) -> list[Rule]:
     typed = full_date(col)
     rules = []
     if required:
@@ -143,13 +143,13 @@ def _validate_patients(con: duckdb.DuckDBPyConnection, org: str, ref: dt.date, f
             "NHS number is not 10 digits with a valid Modulus 11 check digit; correct it at source, "
             "or leave it empty if it is not known",
         ),
-        *_date_rules("dob_t", _f(fields, "date_of_birth"), "date of birth", ref, required=True),
+        *date_rules("dob_t", _f(fields, "date_of_birth"), "date of birth", ref, required=True),
         Rule(
             _f(fields, "sex"),
             f"({sex_map}) IS NULL",
             f"sex/gender is not one of F, M, U (or male, female, unknown, other); {FIX_AT_SOURCE}",
         ),
-        *_date_rules("dod_t", _f(fields, "date_of_death"), "date of death", ref, required=False, dob=dob),
+        *date_rules("dod_t", _f(fields, "date_of_death"), "date of death", ref, required=False, dob=dob),
         Rule(
             _f(fields, "ethnicity_code"),
             "ethnicity_code IS NOT NULL AND NOT coalesce(_code_valid, FALSE)",
@@ -232,8 +232,8 @@ def _validate_registrations(con: duckdb.DuckDBPyConnection, org: str, ref: dt.da
             f"NOT regexp_full_match({prac}, '[A-Z0-9]{{3,10}}')",
             f"practice is not an ODS code; {FIX_AT_SOURCE}",
         ),
-        *_date_rules("start_t", _f(fields, "start_date"), "registration start date", ref, required=True),
-        *_date_rules("end_t", _f(fields, "end_date"), "registration end date", ref, required=False),
+        *date_rules("start_t", _f(fields, "start_date"), "registration start date", ref, required=True),
+        *date_rules("end_t", _f(fields, "end_date"), "registration end date", ref, required=False),
         Rule(_f(fields, "end_date"), f"{end} < {start}", f"registration ends before it starts; {FIX_AT_SOURCE}"),
     ]
     field_sql, reason_sql = first_failure(rules)
@@ -264,7 +264,7 @@ def _validate_events(con: duckdb.DuckDBPyConnection, org: str, ref: dt.date, fie
         _pre_rule(),
         *_patient_rules(fields),
         *_code_rules(fields, "SNOMED CT"),
-        *_date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
+        *date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
         Rule(
             _f(fields, "value"),
             f"value_t IS NOT NULL AND ({num} IS NULL OR NOT isfinite({num}))",
@@ -329,7 +329,7 @@ def _validate_coded(
         _pre_rule(),
         *_patient_rules(fields),
         *_code_rules(fields, system),
-        *_date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
+        *date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
     ]
     field_sql, reason_sql = first_failure(rules)
     base = _with_patient(
@@ -347,7 +347,7 @@ def _validate_encounters(con: duckdb.DuckDBPyConnection, org: str, ref: dt.date,
     rules = [
         _pre_rule(),
         *_patient_rules(fields),
-        *_date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
+        *date_rules("date_t", _f(fields, "date"), "date", ref, required=True, dob="_p_dob"),
     ]
     field_sql, reason_sql = first_failure(rules)
     con.execute(f"""
