@@ -1,6 +1,6 @@
 """A seeded noisy linkage fixture: GP patients plus social-care and hospital feeds with known truth.
 
-Built once per test module (linking takes a few seconds). Three hand-made records test specific rules:
+Built once per test session (linking takes a few seconds); tests must not change it. Three hand-made records test specific rules:
 - SC-WRONGNHS: patient 11's details with patient 12's (valid) NHS number -> must not link to 12 by NHS number
 - GP duplicate: patient 900001 shares patient 21's NHS number (registered twice) -> one person
 - SC-NOGP: someone in no GP list -> unlinked
@@ -82,7 +82,7 @@ def build_store(path, n_gp: int = N_GP, n_feed: int = N_FEED, seed: int = 7) -> 
     return LinkFixture(con, gp, sc, hosp, pa.concat_tables([t_sc, t_h]))
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def linked(tmp_path_factory):
     """The fixture store after one DuckDB linkage run (threshold 0.9)."""
     from carecommons.identity.linkage import run_linkage

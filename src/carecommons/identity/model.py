@@ -71,8 +71,11 @@ def comparisons() -> list:
         comparison_levels=[
             cll.NullLevel("postcode"),
             cll.ExactMatchLevel("postcode").configure(label_for_charts="postcode: exact"),
-            cll.ExactMatchLevel("pc_sector").configure(label_for_charts="postcode: same sector"),
-            cll.ExactMatchLevel("pc_district").configure(label_for_charts="postcode: same district"),
+            # priors, kept when EM sees too few movers within a sector or district to estimate them
+            cll.ExactMatchLevel("pc_sector").configure(label_for_charts="postcode: same sector", m_probability=0.02),
+            cll.ExactMatchLevel("pc_district").configure(
+                label_for_charts="postcode: same district", m_probability=0.03
+            ),
             cll.ElseLevel().configure(label_for_charts="postcode: different"),
         ],
         output_column_name="postcode",
@@ -82,7 +85,9 @@ def comparisons() -> list:
         comparison_levels=[
             cll.NullLevel("sex"),
             cll.ExactMatchLevel("sex").configure(label_for_charts="sex: same"),
-            cll.ElseLevel().configure(label_for_charts="sex: different"),
+            # fixed: EM drives this towards 0 on clean training blocks, which would veto any link with a
+            # mis-keyed or changed sex; about 1 in 100 is a defensible floor
+            cll.ElseLevel().configure(label_for_charts="sex: different", m_probability=0.01, fix_m_probability=True),
         ],
         output_column_name="sex",
         comparison_description="Sex",
