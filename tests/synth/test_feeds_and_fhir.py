@@ -138,3 +138,21 @@ def test_reference_practices_has_the_schema_columns(csv_run):
     assert list(practices.columns) == PRACTICES.column_names
     written = {p.parts[-3] for p in csv_run.out_dir.glob("gp/*/*/manifest.json")}
     assert written == set(practices["practice_id"])
+
+
+def test_hospital_bundles_split_at_the_discharge_limit(tmp_path, monkeypatch):
+    from carecommons.synth import config, generate
+    from synth.helpers import EXTRACT
+
+    monkeypatch.setattr(config, "BUNDLE_MAX_ENTRIES", 7)
+    summary = generate(tmp_path, 1000, seed=2, format="csv", extract_date=EXTRACT, progress=False)
+    files = sorted(tmp_path.glob("hospital/*/*/discharges-*.json"))
+    assert any(p.name == "discharges-002.json" for p in files)
+    total = 0
+    for path in files:
+        resources = [e["resource"] for e in json.loads(path.read_text())["entry"]]
+        encounters = sum(r["resourceType"] == "Encounter" for r in resources)
+        ids = [r["id"] for r in resources if r["resourceType"] == "Patient"]
+        assert 0 < encounters <= 7 and len(ids) == len(set(ids))
+        total += encounters
+    assert total == summary.hospital_discharges

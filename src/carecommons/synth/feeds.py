@@ -253,18 +253,19 @@ def write_social_care(root: Path, people: pd.DataFrame, extract: dt.date, seed: 
 
 
 def write_hospital(root: Path, people: pd.DataFrame, extract: dt.date, seed: int) -> tuple[int, list[tuple]]:
-    """hospital/<TRUST>/<EXTRACT_DATE>/discharges-NNN.json Bundles; returns (discharges, truth rows)."""
+    """hospital/<TRUST>/<EXTRACT_DATE>/discharges-NNN.json Bundles; returns (discharges, truth rows).
+
+    Two passes keep memory bounded at whole-London scale: first each person gets a trust and a record id, then
+    each trust's discharges are built and written one Bundle (10,000 discharges) at a time.
+    """
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0x4057]))
-    e = to_days(extract)
     trusts_by_icb: dict[str, list[str]] = {}
     for t in C.TRUSTS:
         trusts_by_icb.setdefault(t.icb, []).append(t.ods)
     all_trusts = [t.ods for t in C.TRUSTS]
-    discharges: dict[str, list[tuple[dict, dict, dict]]] = {t: [] for t in all_trusts}
-    mrn: dict[str, int] = dict.fromkeys(all_trusts, 0)
+    assigned: dict[str, list] = {t: [] for t in all_trusts}
     truth: list[tuple] = []
-    patients = people[people["hospital"]]
-    rows = list(patients.itertuples(index=False))
+    rows = list(people[people["hospital"]].itertuples(index=False))
     strangers = int(round(len(rows) * NOT_IN_GP_SHARE))
     for row in [*rows, *([None] * strangers)]:
         if row is not None and rng.random() < 0.85:
@@ -272,53 +273,63 @@ def write_hospital(root: Path, people: pd.DataFrame, extract: dt.date, seed: int
             trust = local[int(rng.integers(len(local)))]
         else:
             trust = all_trusts[int(rng.integers(len(all_trusts)))]
-        mrn[trust] += 1
-        record_id = f"{trust}-{mrn[trust]:08d}"
-        if row is None:
-            ident = _stranger(rng, "E1", extract)
-            n_adm, last, diag, dead, care_home = 1, e, int(codebook().efi["falls"].draw(rng, 1)[0]), False, False
-        else:
-            ident = _noisy_identity(rng, row, HOSPITAL_NOISE)
-            n_adm, last, diag = int(row.admissions), int(row.end), int(row.diagnosis)
-            dead, care_home = bool(row.dead), bool(row.care_home)
+        record_id = f"{trust}-{len(assigned[trust]) + 1:08d}"
+        assigned[trust].append(row)
         truth.append(("hospital", record_id, "" if row is None else str(row.patient_id)))
-        patient = _fhir_patient(record_id, ident)
-        admits = np.sort(last - rng.integers(1, 730, n_adm))
-        for j, adm in enumerate(admits):
-            los = int(rng.geometric(0.2)) - 1
-            dis = min(int(adm) + los, last)
-            if dead and j == n_adm - 1 and rng.random() < 0.4:
-                disposition = DISPOSITIONS[3]
-            elif care_home:
-                disposition = DISPOSITIONS[1]
-            else:
-                disposition = DISPOSITIONS[2] if rng.random() < 0.05 else DISPOSITIONS[0]
-            enc_id = f"{record_id}-{j + 1}"
-            discharges[trust].append(_discharge(trust, record_id, enc_id, patient, int(adm), dis, diag, disposition))
     total = 0
     for trust in all_trusts:
-        items = discharges[trust]
-        if not items:
+        if not assigned[trust]:
             continue
         base = root / "hospital" / trust / extract.isoformat()
-        written = []
-        for b, start in enumerate(range(0, len(items), C.BUNDLE_MAX_ENTRIES)):
-            # Each Patient once per Bundle (ingest refuses repeats); later discharges of the same patient in the
-            # Bundle reference it. Manifest rows count Bundle entries.
-            entry: list[dict] = []
-            seen: set[str] = set()
-            for patient, encounter, condition in items[start : start + C.BUNDLE_MAX_ENTRIES]:
-                if patient["id"] not in seen:
-                    seen.add(patient["id"])
-                    entry.append({"resource": patient})
-                entry.extend(({"resource": encounter}, {"resource": condition}))
-            bundle = {"resourceType": "Bundle", "type": "collection", "entry": entry}
-            name = f"discharges-{b + 1:03d}.json"
-            data = json.dumps(bundle, separators=(",", ":")).encode()
-            written.append(Written(name, write_bytes(base / name, data), len(entry)))
-            total += sum(1 for e in entry if e["resource"]["resourceType"] == "Encounter")
+        written: list[Written] = []
+        pending: list[tuple[dict, dict, dict]] = []
+        for k, row in enumerate(assigned[trust], start=1):
+            pending.extend(_admissions(rng, trust, f"{trust}-{k:08d}", row, extract))
+            while len(pending) >= C.BUNDLE_MAX_ENTRIES or (pending and k == len(assigned[trust])):
+                chunk, pending = pending[: C.BUNDLE_MAX_ENTRIES], pending[C.BUNDLE_MAX_ENTRIES :]
+                written.append(_write_bundle(base, len(written) + 1, chunk))
+                total += len(chunk)
         _manifest(base, "hospital", trust, extract, "fhir-bundle", written)
     return total, truth
+
+
+def _write_bundle(base: Path, number: int, discharges: list[tuple[dict, dict, dict]]) -> Written:
+    """One Bundle file. Each Patient once per Bundle (ingest refuses repeats); later discharges of the same
+    patient reference it. Manifest rows count Bundle entries."""
+    entry: list[dict] = []
+    seen: set[str] = set()
+    for patient, encounter, condition in discharges:
+        if patient["id"] not in seen:
+            seen.add(patient["id"])
+            entry.append({"resource": patient})
+        entry.extend(({"resource": encounter}, {"resource": condition}))
+    name = f"discharges-{number:03d}.json"
+    data = json.dumps({"resourceType": "Bundle", "type": "collection", "entry": entry}, separators=(",", ":"))
+    return Written(name, write_bytes(base / name, data.encode()), len(entry))
+
+
+def _admissions(rng: np.random.Generator, trust: str, record_id: str, row, extract: dt.date) -> list[tuple]:
+    """One person's discharges from one trust in the two years before the extract."""
+    if row is None:  # someone with no GP record in the run
+        ident = _stranger(rng, "E1", extract)
+        n_adm, last, dead, care_home = 1, to_days(extract), False, False
+        diag = int(codebook().efi["falls"].draw(rng, 1)[0])
+    else:
+        ident = _noisy_identity(rng, row, HOSPITAL_NOISE)
+        n_adm, last, diag = int(row.admissions), int(row.end), int(row.diagnosis)
+        dead, care_home = bool(row.dead), bool(row.care_home)
+    patient = _fhir_patient(record_id, ident)
+    out = []
+    for j, adm in enumerate(np.sort(last - rng.integers(1, 730, n_adm))):
+        dis = min(int(adm) + int(rng.geometric(0.2)) - 1, last)
+        if dead and j == n_adm - 1 and rng.random() < 0.4:
+            disposition = DISPOSITIONS[3]
+        elif care_home:
+            disposition = DISPOSITIONS[1]
+        else:
+            disposition = DISPOSITIONS[2] if rng.random() < 0.05 else DISPOSITIONS[0]
+        out.append(_discharge(trust, record_id, f"{record_id}-{j + 1}", patient, int(adm), dis, diag, disposition))
+    return out
 
 
 def _fhir_patient(record_id: str, ident: dict[str, str]) -> dict:

@@ -16,6 +16,7 @@ register / eligible list in each borough equals P[b,R].
 from __future__ import annotations
 
 import datetime as dt
+import numbers
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -188,12 +189,13 @@ def _largest_remainder(weights: np.ndarray, total: int, minimum: int = 0) -> np.
 
 def make_plan(patients: int, seed: int, extract_date: dt.date) -> Plan:
     """Choose practices and patient counts for `patients` records in total, deterministic under `seed`."""
-    if not isinstance(patients, int) or patients < 1000 or patients > MAX_PATIENTS:
+    if isinstance(patients, bool) or not isinstance(patients, numbers.Integral) or not 1000 <= patients <= MAX_PATIENTS:
         raise InvalidInput(
             "patients",
             f"{patients!r} is outside the supported range",
             f"give a whole number from 1000 to {MAX_PATIENTS:,} (London is about {LONDON_PATIENTS:,})",
         )
+    patients = int(patients)
     rng = np.random.default_rng(np.random.SeedSequence([seed, 0xA11]))
     practices = london_practices()
     boroughs = sorted(practices["borough"].unique())
