@@ -73,7 +73,10 @@ def sources(tmp_path: Path) -> Path:
                 {"patient_id": "10", "code": SYSTOLIC, "date": "2024-02-01", "value": "abc", "unit": "mm[Hg]"},
                 {"patient_id": "10", "code": "", "date": "2024-02-01"},
             ],
-            "medications": [{"patient_id": "10", "dmd_code": ATORVASTATIN_DMD, "date": "2024-03-01"}],
+            "medications": [
+                {"patient_id": "10", "dmd_code": ATORVASTATIN_DMD, "date": "2024-03-01"},
+                {"patient_id": "10", "dmd_code": "320000008", "date": "2024-03-01"},  # check digit broken
+            ],
             "vaccinations": [{"patient_id": "10", "code": "1037351000000105", "date": "2024-10-01"}],
             "encounters": [{"patient_id": "10", "date": "2024-01-01", "encounter_type": "consultation"}],
             "registrations": [{"patient_id": "10", "practice_id": ODS_CSV, "start_date": "1990-01-01"}],

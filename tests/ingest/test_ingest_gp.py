@@ -117,6 +117,8 @@ def test_csv_practice(loaded):
     assert set(ev) == {3, 4}
     assert ev[3][0] == "value" and "not a number" in ev[3][1]
     assert ev[4][0] == "code" and "missing" in ev[4][1]
+    assert _q(con, "csv/medications.csv") == {3: ("dmd_code", _q(con, "csv/medications.csv")[3][1])}
+    assert "not a well-formed dm+d id" in _q(con, "csv/medications.csv")[3][1]
     for table in ("medications", "vaccinations", "encounters", "registrations"):
         n = con.execute(f"SELECT count(*) FROM {table} WHERE practice_id = ?", [ODS_CSV]).fetchone()[0]
         assert n == 1, table

@@ -46,7 +46,7 @@ GP_FILES: dict[str, tuple[str, dict[str, str]]] = {
 }
 
 #: CSV names used in quarantine rows are the CSV column names themselves.
-FIELDS = {"patient_ref": "patient_id", "start_date": "start_date", "end_date": "end_date", "code": "code"}
+FIELDS = {"patient_ref": "patient_id", "code": "code", "medications.code": "dmd_code"}
 
 _RESOURCE = {
     "patients": "Patient",

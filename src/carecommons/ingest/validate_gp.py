@@ -325,6 +325,7 @@ def _validate_coded(
     con: duckdb.DuckDBPyConnection, table: str, org: str, ref: dt.date, fields: Mapping[str, str]
 ) -> None:
     system = "dm+d" if table == "medications" else "SNOMED CT or dm+d"
+    fields = {**fields, "code": fields.get(f"{table}.code", fields.get("code", "code"))}  # e.g. CSV dmd_code
     rules = [
         _pre_rule(),
         *_patient_rules(fields),
