@@ -35,12 +35,15 @@ def _peak_rss_gib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
 
 
-def build_noise(store: Path, n_gp: int, n_feed: int, seed: int) -> pa.Table:
+def build_noise(store: Path, n_gp: int, n_feed: int, seed: int, reuse: bool = False) -> pa.Table:
+    """Simulate and load; with `reuse` and an existing store only the (seeded, identical) truth is rebuilt."""
     from carecommons.identity.noise import gp_population, load_into_store, noisy_feed
     from carecommons.store.analytics import connect
 
     gp = gp_population(n_gp, seed)
     sc, t_sc = noisy_feed(gp, n_feed, "social_care", seed + 1)
+    if reuse and store.exists():
+        return t_sc
     con = connect(store)
     load_into_store(con, gp, sc, None)
     con.close()
@@ -96,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory cap for Splink, e.g. 12GB")
     ap.add_argument("--work", type=Path, default=None, help="work directory (kept); default: a temp dir (removed)")
     ap.add_argument("--pseudonyms", type=int, default=None, help="only time pseudonymising this many values")
+    ap.add_argument("--reuse-store", action="store_true", help="keep the store in --work from an earlier run")
     args = ap.parse_args(argv)
     if args.pseudonyms:
         print(json.dumps(bench_pseudonyms(args.pseudonyms)))
@@ -112,7 +116,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         t0 = time.perf_counter()
         if args.source == "noise":
-            truth: pa.Table | Path = build_noise(store, args.gp, args.feed, args.seed)
+            truth: pa.Table | Path = build_noise(store, args.gp, args.feed, args.seed, args.reuse_store)
         else:
             truth = build_synth(work, store, args.gp, args.seed)
         build_s = time.perf_counter() - t0
