@@ -8,7 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from carecommons.ingest import lookups, units
 from carecommons.ingest.discovery import Extract, discover
@@ -53,7 +53,8 @@ def ingest(store: Path, sources: Sequence[Path], progress: bool = True) -> Inges
             Progress(
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
+                TaskProgressColumn(),
+                TextColumn("{task.fields[done]}/{task.fields[units]} extracts"),
                 TextColumn("{task.fields[rows]:>12,} rows"),
                 TimeElapsedColumn(),
                 transient=False,
@@ -62,14 +63,17 @@ def ingest(store: Path, sources: Sequence[Path], progress: bool = True) -> Inges
             else nullcontext()
         )
         with bar as prog:
-            task = prog.add_task("ingest", total=max(total, 1), rows=0) if prog else None
-            rows = 0
+            units_total = len(found.extracts) + len(found.practice_files)
+            # The bar advances by bytes (extracts differ a thousandfold in size); counts are shown beside it.
+            task = prog.add_task("ingest", total=max(total, 1), rows=0, done=0, units=units_total) if prog else None
+            rows = done = 0
 
             def advance(label: str, size: int, result: ExtractResult) -> None:
-                nonlocal rows
+                nonlocal rows, done
                 rows += result.received
+                done += 1
                 if prog is not None and task is not None:
-                    prog.update(task, advance=size, description=label, rows=rows)
+                    prog.update(task, advance=size, description=label, rows=rows, done=done)
 
             for path in found.practice_files:
                 name = _relative_name(path)
