@@ -147,6 +147,30 @@ def test_gp_finds_a_patient_and_reads_the_linked_record(new_page, care_server, c
     assert page.locator("#social-care tbody tr").count() == 1
     assert page.locator("#timeline tbody tr").count() >= 4
     _check(page, "gp-1-record")
+    page.get_by_role("link", name="Start a care plan").click()
+    page.get_by_label("Title").fill("Staying well at home")
+    page.get_by_label("What matters to the patient").fill("Keep walking to the allotment")
+    page.get_by_label("Goal 1", exact=True).fill("Blood pressure below 140/90 by spring")
+    page.get_by_label("Action 1", exact=True).fill("Home blood pressure readings for a week")
+    page.get_by_label("Who (role)").first.fill("nurse")
+    _check(page, "gp-2-care-plan-form")
+    page.get_by_role("button", name="Save care plan").click()
+    page.wait_for_url("**/care/patients/101?plan_saved=*")
+    assert "Staying well at home" in page.locator("#care-plan ~ .nhsuk-card").first.inner_text()
+    _check(page, "gp-3-record-with-plan")
+
+
+def test_clinician_breaks_the_glass_with_a_reason(new_page, care_server, care_env):
+    page = new_page()
+    _sign_in(page, care_server, "nurse.p1", care_env.password)
+    response = page.goto(f"{care_server}/care/patients/107")  # registered at P2: no relationship
+    assert response.status == 403
+    _check(page, "breakglass-1-refused")
+    page.get_by_label("Why do you need this record now?").fill("Patient collapsed in our waiting room")
+    page.get_by_role("button", name="Break the glass and open the record").click()
+    assert page.get_by_test_id("break-glass-banner").count() == 1
+    assert page.locator("h1").inner_text().endswith("Gus Gray")
+    _check(page, "breakglass-2-record")
 
 
 def test_mdt_members_hand_a_task_over(new_page, care_server, care_env):
