@@ -43,6 +43,9 @@ ACTION_TEXT: dict[str, str] = {
     "task.patient": "Looked at tasks about your care",
     "break_glass": "Emergency access to your record (break-glass): reviewed by the information governance team",
     "optout.set": "Changed your data-sharing choices",
+    "caseload.view": "Saw you on their caseload list",
+    "patient.search": "Found you in a patient search",
+    "engine.patient_results": "Checked your results against the shared health indicators",
 }
 
 PURPOSE_TEXT = {
