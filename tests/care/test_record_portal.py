@@ -154,3 +154,17 @@ def test_carer_without_consent_is_refused(con, session, people):
         portal.summary(con, session, people.gp, 101)  # professionals use the professional pages
     rec = portal.summary(con, session, people.carer, 101, index_date=INDEX)
     assert rec.demographics.patient_id == 101
+
+
+def test_every_audited_care_action_has_words_for_patients():
+    """Each action the care layer and its pages write to the audit chain is explained on the access log."""
+    import re
+    from pathlib import Path
+
+    root = Path(portal.__file__).resolve().parents[1]
+    files = [*(root / "care").glob("*.py"), *(root / "web" / "routes").glob("care_*.py")]
+    pattern = re.compile(r"(?:audit_record|audit\.record)\(\s*session,\s*\w+,\s*\"([a-z_.]+)\"", re.S)
+    passed_on = re.compile(r"audit_action(?:: str)?\s*=\s*\"([a-z_.]+)\"")
+    actions = {a for f in files for p in (pattern, passed_on) for a in p.findall(f.read_text())}
+    assert {"record.view", "worklist.view", "invite.batch", "caseload.view", "patient.search"} <= actions
+    assert actions - set(portal.ACTION_TEXT) == set()
