@@ -7,7 +7,7 @@ import datetime as dt
 
 import duckdb
 import pytest
-from conftest import INDEX
+from engine_store import INDEX
 
 from carecommons.core.errors import AccessDenied
 from carecommons.core.orgs import OrgLevel

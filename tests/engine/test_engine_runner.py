@@ -6,7 +6,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import DATES, INDEX, python_tables
+from engine_store import DATES, INDEX, python_tables
 
 from carecommons.core.errors import InvalidInput
 from carecommons.definitions.library import load_library
