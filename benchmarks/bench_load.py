@@ -263,6 +263,7 @@ def main() -> None:
     ap.add_argument("--think", type=float, default=1.0, help="max think time between a user's requests (s)")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--json", default=None, help="also write the report here")
+    ap.add_argument("--server-log", default="bench-load-server.log", help="where the started server's output goes")
     args = ap.parse_args()
     server = None
     if args.serve or not args.base_url:
@@ -278,7 +279,9 @@ def main() -> None:
             "--database-url",
             args.database_url,
         ]
-        server = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # The server's output goes to a file: a pipe nobody reads fills up and stalls the server.
+        log = open(args.server_log, "wb")  # noqa: SIM115 - open for the server's life
+        server = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
         args.base_url = f"http://127.0.0.1:{port}"
         deadline = time.time() + 120
         while time.time() < deadline:
@@ -289,7 +292,7 @@ def main() -> None:
                 time.sleep(0.5)
         else:
             server.kill()
-            raise SystemExit("server did not start: " + server.stderr.read().decode()[-2000:])
+            raise SystemExit("server did not start: " + Path(args.server_log).read_text()[-2000:])
     try:
         report = asyncio.run(main_async(args))
     finally:
