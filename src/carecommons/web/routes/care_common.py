@@ -63,3 +63,14 @@ def parse_int(value: str, field: str, *, required: bool = False) -> int | None:
         return int(value)
     except ValueError:
         raise InvalidInput(field, "is not a whole number", "enter digits only") from None
+
+
+def parse_version(form) -> int:
+    """The optimistic-locking `version` a form sends back. It is user-controllable, so garbage (text, a number
+    too big for the database) is an InvalidInput (400), never a 500."""
+    value = parse_int(str(form.get("version", "")), "version")
+    if value is None:
+        return 0  # as before: a form without a version is checked against version 0 (a conflict if edited)
+    if not 0 <= value < 2**31:
+        raise InvalidInput("version", "is out of range", "reload the page and submit the form again")
+    return value

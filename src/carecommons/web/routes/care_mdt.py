@@ -19,7 +19,7 @@ from carecommons.store.models.care import CarePlan, Task
 from carecommons.store.models.governance import User
 from carecommons.web.deps import require_roles
 from carecommons.web.roles import NavItem
-from carecommons.web.routes.care_common import PROFESSIONAL_ROLES, op_session, parse_date, store
+from carecommons.web.routes.care_common import PROFESSIONAL_ROLES, op_session, parse_date, parse_version, store
 from carecommons.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -178,10 +178,9 @@ def task_detail(request: Request, task_id: int, requester: Requester = Depends(p
 
 async def _task_write(request: Request, requester: Requester, task_id: int, action, done_url: str = "") -> Response:
     form = await request.form()
-    version = int(str(form.get("version", "0")) or 0)
     with op_session(request) as session:
         try:
-            action(session, version, form)
+            action(session, parse_version(form), form)
         except EditConflict as err:
             session.rollback()
             return _task_page(request, requester, task_id, {"task": f"{err.problem}. {err.fix}"}, 409)

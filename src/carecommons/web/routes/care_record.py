@@ -20,7 +20,7 @@ from carecommons.governance.roles import BREAK_GLASS_ROLES
 from carecommons.store.models.care import ACTION_STATUSES, GOAL_STATUSES
 from carecommons.web.deps import require_roles
 from carecommons.web.roles import NavItem
-from carecommons.web.routes.care_common import PROFESSIONAL_ROLES, op_session, parse_date, store
+from carecommons.web.routes.care_common import PROFESSIONAL_ROLES, op_session, parse_date, parse_version, store
 from carecommons.web.templating import render
 
 router = APIRouter(include_in_schema=False)
@@ -248,9 +248,9 @@ def edit_plan(request: Request, plan_id: int, requester: Requester = Depends(pro
 @router.post("/care/care-plans/{plan_id}")
 async def save_plan(request: Request, plan_id: int, requester: Requester = Depends(professional)) -> Response:
     form = await request.form()
-    version = int(str(form.get("version", "0")) or 0)
     with store(request) as con, op_session(request) as session:
         try:
+            version = parse_version(form)
             fields, goals, actions = _plan_form(form)
             plan = care_plans.update_care_plan(
                 con,
