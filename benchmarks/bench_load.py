@@ -126,25 +126,29 @@ def page_mix(role: str, username: str, org: str | None, ids: dict) -> list[tuple
     return common
 
 
-async def sign_in(client: httpx.AsyncClient, username: str) -> None:
-    page = await client.get("/login")
-    r = await client.post(
-        "/login",
-        data={
-            "username": username,
-            "password": PASSWORD,
-            "csrf_token": CSRF_RE.search(page.text).group(1),
-            "next": "/",
-        },
-    )
-    if "/purpose" in str(r.url):
-        chosen = PURPOSE_RE.findall(r.text)[0]
-        await client.post(
-            "/purpose", data={"purpose": chosen, "next": "/", "csrf_token": CSRF_RE.search(r.text).group(1)}
-        )
-    me = await client.get("/api/v1/me")
-    if me.status_code != 200:
-        raise SystemExit(f"sign-in of {username} failed ({me.status_code})")
+async def sign_in(client: httpx.AsyncClient, username: str, gate: asyncio.Semaphore) -> None:
+    """The real form, without following the redirect to the (possibly heavy) home page; a few at a time."""
+    async with gate:
+        for attempt in range(3):
+            try:
+                page = await client.get("/login")
+                token = CSRF_RE.search(page.text).group(1)
+                r = await client.post(
+                    "/login",
+                    data={"username": username, "password": PASSWORD, "csrf_token": token, "next": "/"},
+                    follow_redirects=False,
+                )
+                if r.headers.get("location", "").startswith("/purpose"):
+                    page = await client.get(r.headers["location"])
+                    chosen = PURPOSE_RE.findall(page.text)[0]
+                    data = {"purpose": chosen, "next": "/", "csrf_token": CSRF_RE.search(page.text).group(1)}
+                    await client.post("/purpose", data=data, follow_redirects=False)
+                if (await client.get("/api/v1/me")).status_code == 200:
+                    return
+            except httpx.HTTPError:
+                if attempt == 2:
+                    raise
+    raise SystemExit(f"sign-in of {username} failed")
 
 
 async def virtual_user(
@@ -164,7 +168,7 @@ async def virtual_user(
     labels = [m for m in mix for _ in range(m[2])]
     own = ids["patient_id"]
     async with httpx.AsyncClient(base_url=base, follow_redirects=True, timeout=30) as client:
-        await sign_in(client, username)
+        await sign_in(client, username, gate)
         signed.append(username)
         await start.wait()
         while time.perf_counter() < stop_at[0]:
@@ -206,9 +210,10 @@ async def main_async(args) -> dict:
     start = asyncio.Event()
     stop_at = [float("inf")]
     signed: list[str] = []
+    gate = asyncio.Semaphore(4)
     tasks = [
         asyncio.create_task(
-            virtual_user(args.base_url, a, ids, stats, start, stop_at, args.think, args.seed + i, signed)
+            virtual_user(args.base_url, a, ids, stats, start, stop_at, args.think, args.seed + i, signed, gate)
         )
         for i, a in enumerate(chosen)
     ]
