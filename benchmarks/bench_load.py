@@ -161,6 +161,7 @@ async def virtual_user(
     think: float,
     seed: int,
     signed: list,
+    gate: asyncio.Semaphore,
 ):
     username, role, org = account
     rng = random.Random(seed)
