@@ -17,6 +17,7 @@ import pandas as pd
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
+from sqlalchemy.exc import DBAPIError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from carecommons.core.errors import AccessDenied, CarecommonsError, ConfigurationError, InvalidInput, NotFound
@@ -168,6 +169,23 @@ def install_error_handlers(app: FastAPI) -> None:
             "Too many failed sign-in attempts for this account from this device.",
             f"Wait {exc.retry_after} seconds and try again.",
             headers={"Retry-After": str(exc.retry_after)},
+        )
+
+    @app.exception_handler(OperationalError)
+    @app.exception_handler(DBAPIError)
+    async def _database(request: Request, exc: DBAPIError) -> Response:
+        # A lost or refused database connection is an outage, not a bug: 503 + Retry-After lets clients and
+        # load balancers retry (the pool's pre-ping replaces stale connections once the database is back).
+        # Other DBAPI errors (constraint violations and the like) stay unexpected 500s.
+        if not (isinstance(exc, OperationalError) or exc.connection_invalidated):
+            return await _unexpected(request, exc)
+        log.error("operational database unavailable on %s (%s)", request.url.path, type(exc.orig).__name__)
+        return error_response(
+            request,
+            503,
+            "The database is unavailable for a moment.",
+            "Try again in a few seconds.",
+            headers={"Retry-After": "5"},
         )
 
     @app.exception_handler(Exception)
