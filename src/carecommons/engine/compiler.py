@@ -236,6 +236,36 @@ _AGG_SQL = {
 }
 
 
+#: Per-bucket summaries and the aggregation kinds that read them. EXISTS reads none: a bucket row exists only
+#: if an event does.
+_BUCKET_SQL = {
+    "n": "COUNT(*)",
+    "dmin": "MIN(date)",
+    "dmax": "MAX(date)",
+    "vmin": "MIN(value)",
+    "vmax": "MAX(value)",
+    "vdmin": "MIN(vd)",
+    "vdmax": "MAX(vd)",
+}
+_BUCKET_USES = {
+    AggKind.COUNT: "n",
+    AggKind.FIRST_DATE: "dmin",
+    AggKind.LAST_DATE: "dmax",
+    AggKind.MIN_VALUE: "vmin",
+    AggKind.MAX_VALUE: "vmax",
+    AggKind.FIRST_VALUE: "vdmin",
+    AggKind.LAST_VALUE: "vdmax",
+}
+
+
+def _bucket_columns(b: _Builder) -> list[str]:
+    """Only the bucket summaries some aggregation of the plan reads: the per-patient bucket GROUP BY is the
+    costliest step of a run, and each aggregate column there costs time and memory per group (unused ones
+    are not reliably pruned once the grouping feeds a join)."""
+    used = {_BUCKET_USES[a.kind] for a in b.aggs if a.kind in _BUCKET_USES}
+    return [c for c in _BUCKET_SQL if c in used]
+
+
 def _window_column(b: _Builder, node: Agg) -> str:
     """SQL of one (window, aggregation) over a patient's buckets of ONE src at one index date."""
     start, end = _window_offsets(node.frame.window)
@@ -324,9 +354,8 @@ def compile_plan(
         ctes += [
             "ev AS (" + " UNION ALL ".join(ev_parts) + ")",
             # (src, bucket) packed into one integer: a two-column GROUP BY instead of three.
-            f"bk AS (SELECT patient_id, sb // {BUCKET_SLOTS} AS src, sb % {BUCKET_SLOTS} AS b, COUNT(*) AS n, "
-            "MIN(date) AS dmin, MAX(date) AS dmax, "
-            "MIN(value) AS vmin, MAX(value) AS vmax, MIN(vd) AS vdmin, MAX(vd) AS vdmax"
+            f"bk AS (SELECT patient_id, sb // {BUCKET_SLOTS} AS src, sb % {BUCKET_SLOTS} AS b"
+            + "".join(f", {_BUCKET_SQL[c]} AS {c}" for c in _bucket_columns(b))
             + "".join(f", {_TIE_SQL[c]} AS {c}" for c in sorted(b.tie_columns))
             + f" FROM (SELECT ev.*, src * {BUCKET_SLOTS} + {bucket} AS sb, "
             "CASE WHEN value IS NOT NULL THEN date END AS vd FROM ev) AS x GROUP BY patient_id, sb)",
