@@ -30,7 +30,14 @@ def duckdb_materialise(con, compiled: Compiled, table: str) -> int:
     if compiled.dialect != "duckdb":
         raise ValueError("compiled for another dialect")
     duckdb_load_codes(con, compiled)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {compiled.sql}")
+    # The result is a set of rows keyed by (patient, index date): keeping scan order would only force DuckDB
+    # to serialise the big aggregations' output. The caller's setting is restored afterwards.
+    keep = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
+    con.execute("SET preserve_insertion_order = false")
+    try:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {compiled.sql}")
+    finally:
+        con.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
     return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
