@@ -1,31 +1,31 @@
-"""Page render times of the web app over a large store (target: under 300 ms per page at 1 M patients).
+"""Page render times of the web app over a real demo store (target: under 300 ms per page at 1 M patients).
 
-Builds (or reuses) a store, seeds governance users and agreements, then times requests through the ASGI
-app in-process (routing, session, governance checks, audit write, disclosure control, charts, templates).
-Dashboards are timed twice: the first view of each organisation (builds the view and renders its charts)
-and repeat views (cached view). The one-off aggregate pass over the store is timed separately.
+Builds the store with the platform's own pipeline, `carecommons demo --patients N --no-serve` (synth, ingest,
+linkage, the engine over 24 month ends, seeded accounts) into a CARECOMMONS_HOME, or reuses one given with
+--home. Then times requests through the ASGI app in-process (routing, session, governance checks, audit
+write, disclosure control, charts, templates). The one-off count of the engine's results for the analyst's
+cohort (first request) is timed separately; dashboards are timed on the first view of each organisation and
+definition (builds the view and renders its charts) and on repeat views (cached view).
 
-    .venv/bin/python benchmarks/bench_web.py --patients 1000000
-    .venv/bin/python benchmarks/bench_web.py --store var/store.duckdb     # a store from synth + ingest
+    .venv/bin/python benchmarks/bench_web.py --patients 100000
+    .venv/bin/python benchmarks/bench_web.py --home /tmp/bwh100k       # reuse a demo home
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-import duckdb
 from fastapi.testclient import TestClient
 
-from carecommons.governance.seed import DEMO_PASSWORD, seed_demo
-from carecommons.store.migrate import upgrade
-from carecommons.store.operational import make_engine, make_sessionmaker
+from carecommons.governance.seed import DEMO_PASSWORD
 from carecommons.web.app import create_app
-from carecommons.web.demo import build_demo_store
 from carecommons.web.settings import Settings
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -43,31 +43,32 @@ def _timed(client: TestClient, path: str) -> float:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--patients", type=int, default=1_000_000)
-    ap.add_argument("--practices", type=int, default=1192, help="all London practices by default")
-    ap.add_argument("--boroughs", type=int, default=33)
-    ap.add_argument("--store", type=Path, help="use this store instead of building one")
+    ap.add_argument("--patients", type=int, default=100_000)
+    ap.add_argument("--home", type=Path, help="reuse this CARECOMMONS_HOME (a finished `carecommons demo`)")
     ap.add_argument("--repeat", type=int, default=5, help="repeat views per page")
     ap.add_argument("--orgs", type=int, default=3, help="organisations per level timed on first view")
     args = ap.parse_args()
 
-    work = Path(tempfile.mkdtemp(prefix="bench_web_"))
-    t = time.perf_counter()
-    store = args.store or build_demo_store(work / "store.duckdb", args.patients, args.practices, args.boroughs)
-    print(f"store: {store} ({'given' if args.store else f'built in {time.perf_counter() - t:.1f} s'})")
-    url = f"sqlite:///{work / 'operational.sqlite'}"
-    upgrade(url)
-    con = duckdb.connect(str(store), read_only=True)
-    with make_sessionmaker(make_engine(url))() as session:
-        seed_demo(session, con)
-    con.close()
+    home = args.home or Path(tempfile.mkdtemp(prefix="bench_web_"))
+    if args.home is None:
+        t = time.perf_counter()
+        cmd = [sys.executable, "-c", "from carecommons.cli.main import app; app()", "demo"]
+        subprocess.run(
+            [*cmd, "--patients", str(args.patients), "--no-serve"],
+            env={**os.environ, "CARECOMMONS_HOME": str(home)},
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
+        print(f"carecommons demo --patients {args.patients}: {time.perf_counter() - t:.0f} s")
+    store, url = home / "store.duckdb", f"sqlite:///{home / 'operational.sqlite'}"
+    print(f"store: {store}")
 
     app = create_app(Settings(store_path=store, operational_url=url, secret_key="bench-" + "x" * 26))
     with TestClient(app) as client:
         login(client, "analyst.london", DEMO_PASSWORD, "planning")
         t = time.perf_counter()
         client.get("/api/v1/dashboards/london/LONDON")
-        print(f"aggregate pass over the store + first London view: {time.perf_counter() - t:.2f} s")
+        print(f"cohort count of the engine's results + first London view: {time.perf_counter() - t:.2f} s")
         levels = {"london": ["LONDON"]}
         path = "/api/v1/dashboards/london/LONDON"
         for level in ("ics", "borough", "pcn", "practice"):
@@ -79,8 +80,8 @@ def main() -> None:
             first, repeat = [], []
             for org in ids:
                 page = "/dashboards/london" if level == "london" else f"/dashboards/{level}/{org}"
-                first.append(_timed(client, page + "?register=dm"))  # a register not yet viewed
-                repeat += [_timed(client, page + "?register=dm") for _ in range(args.repeat)]
+                first.append(_timed(client, page + "?definition=DM020"))  # a definition not yet viewed
+                repeat += [_timed(client, page + "?definition=DM020") for _ in range(args.repeat)]
             rows.append((f"dashboard {level}", max(first), statistics.median(repeat), max(repeat)))
         sym = [_timed(client, "/symptoms?q=pain") for _ in range(args.repeat)]
         rows.append(("symptom search (q=pain)", sym[0], statistics.median(sym), max(sym)))

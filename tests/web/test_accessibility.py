@@ -9,7 +9,7 @@ from carecommons.web import charts
 from tests.web.a11y import contrast, problems
 
 PUBLIC = ["/transparency", "/accessibility", "/login", "/no-such-page"]
-ANALYST = ["/dashboards/london", "/dashboards/ics/NCL?register=dm", "/purpose"]
+ANALYST = ["/dashboards/london", "/dashboards/ics/NCL?definition=DM_REG", "/purpose"]
 IG = [
     "/governance",
     "/governance/agreements",

@@ -68,15 +68,19 @@ def test_me_and_measures(as_user):
     me = _ok(c.get("/api/v1/me"))["data"]
     assert me["org_id"] == "icb:NCL" and me["purpose"] == "planning" and len(me["csrf_token"]) > 20
     m = _ok(c.get("/api/v1/measures"))["data"]
-    assert {r["id"] for r in m["registers"]} >= {"hyp", "dm", "ast"}
-    assert all(i["register"] in {r["id"] for r in m["registers"]} for i in m["indicators"])
+    from carecommons.definitions.library import load_library
+
+    library = {d.id: d for d in load_library().all_definitions()}
+    assert {r["id"] for r in m["registers"]} >= {"HYP_REG", "DM_REG", "AST_REG"}
+    for row in m["registers"] + m["indicators"]:
+        assert row["version"] == library[row["id"]].version and row["codelists"]
 
 
 def test_dashboard_endpoint_for_each_level(as_user):
     c = as_user("analyst.london", "planning")
-    body = _ok(c.get("/api/v1/dashboards/london/anything?register=ast"))
-    assert body["data"]["org"]["id"] == "LONDON" and body["data"]["register"] == "ast"
-    assert body["meta"]["disclosure"]
+    body = _ok(c.get("/api/v1/dashboards/london/anything?definition=AST_REG"))
+    assert body["data"]["org"]["id"] == "LONDON" and body["data"]["definition"]["id"] == "AST_REG"
+    assert body["meta"]["disclosure"] and body["meta"]["run_id"] and body["meta"]["snapshot_id"]
     ics = body["data"]["children"][0]
     sub = _ok(c.get(f"/api/v1/dashboards/ics/{ics['id']}"))["data"]
     assert sub["org"]["name"] == ics["name"] and all(ch["level"] == "borough" for ch in sub["children"])

@@ -117,9 +117,9 @@ def test_next_parameter_cannot_redirect_off_site(client, web_env):
 
 
 def test_signed_out_pages_redirect_to_login_with_next(client):
-    r = client.get("/dashboards/london?register=dm", follow_redirects=False)
+    r = client.get("/dashboards/london?definition=DM_REG", follow_redirects=False)
     assert r.status_code == 303
-    assert r.headers["location"].startswith("/login?next=%2Fdashboards%2Flondon%3Fregister%3Ddm")
+    assert r.headers["location"].startswith("/login?next=%2Fdashboards%2Flondon%3Fdefinition%3DDM_REG")
 
 
 def test_sign_out_ends_the_session(client, web_env):

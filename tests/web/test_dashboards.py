@@ -1,16 +1,19 @@
-"""Planning dashboards: drill-down, governance (purpose, opt-outs) and disclosure control, checked against the store."""
+"""Planning dashboards over the engine's results: drill-down, governance (purpose, opt-outs) and disclosure
+control, each figure checked against independent SQL over results_patient / results_population."""
 
 from __future__ import annotations
 
 import re
 
 import duckdb
+import numpy as np
 import pytest
 
 from carecommons.governance.optouts import DEFAULT_OPT_OUT_CONFIG
-from carecommons.web.measures import REGISTERS_BY_ID, codelist
+from carecommons.stats.standardise import dsr
 
-LINK_RE = re.compile(r'<a href="(/dashboards/[a-z]+/[^"?]+)\?register=hyp">')
+LINK_RE = re.compile(r'<a href="(/dashboards/[a-z]+/[^"?]+)\?definition=HYP_REG">')
+DISSENT = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
 
 
 def _counts_published(values) -> None:
@@ -18,49 +21,99 @@ def _counts_published(values) -> None:
         assert v is None or (v % 5 == 0 and not 1 <= v <= 7), v
 
 
-def _true_counts(store, register_id: str, practice_ids: list[str] | None = None) -> tuple[int, int]:
-    """Independent SQL: registered, alive, not Type 1 opted out at the store's last event date; and those on the register."""
-    reg = REGISTERS_BY_ID[register_id]
-    codes = sorted(codelist(reg.codelist).codes)
-    dissent = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
+def _cohort_sql() -> str:
+    """The newest run's population at its latest index date, less patients with a Type 1 dissent code."""
+    return """
+        WITH run AS (SELECT snapshot_id, index_dates FROM results_runs ORDER BY finished_at DESC LIMIT 1),
+        pop AS (
+          SELECT p.* FROM results_population p, run
+          WHERE p.snapshot_id = run.snapshot_id
+            AND p.index_date = (SELECT max(CAST(d AS DATE)) FROM (SELECT unnest(from_json(run.index_dates, '["VARCHAR"]')) AS d))
+            AND p.patient_id NOT IN (SELECT patient_id FROM events WHERE list_contains($dissent, code))
+            AND ($practices IS NULL OR list_contains($practices, p.practice_id))
+        )"""
+
+
+def _truth(store, definition_id: str, practices: list[str] | None = None) -> dict[str, int]:
+    """Independent counts: population, and the definition's den/num/exc among the cohort."""
     con = duckdb.connect(str(store), read_only=True)
     try:
-        idx = con.execute("SELECT max(date) FROM events").fetchone()[0]
-        where_practice = "AND r.practice_id IN (SELECT unnest($p))" if practice_ids else ""
-        params = {"idx": idx, "dissent": dissent, **({"p": practice_ids} if practice_ids else {})}
-        pop = f"""
-            SELECT DISTINCT r.patient_id, p.date_of_birth FROM registrations r JOIN patients p USING (patient_id)
-            WHERE r.start_date <= $idx AND (r.end_date IS NULL OR r.end_date > $idx) {where_practice}
-              AND (p.date_of_death IS NULL OR p.date_of_death > $idx)
-              AND r.patient_id NOT IN (SELECT patient_id FROM events WHERE list_contains($dissent, code))
-        """
-        den = con.execute(f"SELECT count(*) FROM ({pop})", params).fetchone()[0]
-        num = con.execute(
-            f"""SELECT count(*) FROM ({pop}) pop WHERE date_sub('year', pop.date_of_birth, $idx) >= $age
-                AND EXISTS (SELECT 1 FROM events e WHERE e.patient_id = pop.patient_id AND list_contains($codes, e.code)
-                            AND e.date <= $idx)""",
-            {**params, "codes": codes, "age": reg.min_age},
-        ).fetchone()[0]
+        row = con.execute(
+            _cohort_sql()
+            + """SELECT (SELECT count(*) FROM pop),
+                       count(*) FILTER (WHERE r.den), count(*) FILTER (WHERE r.num), count(*) FILTER (WHERE r.exc)
+                FROM results_patient r JOIN pop ON pop.patient_id = r.patient_id AND pop.index_date = r.index_date
+                     AND pop.snapshot_id = r.snapshot_id
+                WHERE r.definition_id = $def""",
+            {"dissent": DISSENT, "def": definition_id, "practices": practices},
+        ).fetchone()
     finally:
         con.close()
-    return num, den
+    return dict(zip(("population", "den", "num", "exc"), row, strict=True))
 
 
-def test_london_dashboard_matches_the_store_after_disclosure_control(as_user, web_env):
+def _near(published, true: int) -> None:
+    """A published count is the true count rounded to 5 (or suppressed when small)."""
+    if published is None:
+        assert true <= 7 or true > 0
+    else:
+        assert abs(published - true) <= 2.5, (published, true)
+
+
+def test_london_dashboard_matches_results_after_disclosure_control(as_user, web_env):
     c = as_user("analyst.london", "planning")
-    body = c.get("/api/v1/dashboards/london/LONDON?register=dm").json()
+    body = c.get("/api/v1/dashboards/london/LONDON?definition=DM_REG").json()
     assert body["ok"] is True
     data = body["data"]
     assert data["org"] == {"level": "london", "id": "LONDON", "name": "London"}
-    for reg in ("hyp", "dm"):
-        row = next(p for p in data["prevalence"] if p["register"] == reg)
-        num, den = _true_counts(web_env.store, reg)
-        assert abs(row["numerator"] - num) <= 2.5 and abs(row["denominator"] - den) <= 2.5
+    assert data["definition"]["id"] == "DM_REG" and data["definition"]["version"]
+    assert data["run_id"] == body["meta"]["run_id"] and data["snapshot_id"]
+    for def_id in ("HYP_REG", "DM_REG", "AST_REG"):
+        row = next(p for p in data["prevalence"] if p["definition"] == def_id)
+        t = _truth(web_env.store, def_id)
+        _near(row["numerator"], t["num"])
+        _near(row["denominator"], t["population"])
         assert row["rate"] == pytest.approx(100 * row["numerator"] / row["denominator"], abs=1e-3)
         assert row["lo"] < row["rate"] < row["hi"]
     _counts_published([p["numerator"] for p in data["prevalence"]] + [p["denominator"] for p in data["prevalence"]])
     _counts_published([ch["numerator"] for ch in data["children"]] + [ch["denominator"] for ch in data["children"]])
     assert {ch["level"] for ch in data["children"]} == {"ics"}
+
+
+def test_indicator_achievement_is_numerator_over_denominator_less_exclusions(as_user, web_env):
+    c = as_user("analyst.london", "planning")
+    data = c.get("/api/v1/dashboards/london/LONDON?definition=HYP008").json()["data"]
+    assert data["definition"]["kind"] == "indicator" and data["definition"]["measure"] == "achievement"
+    row = next(i for i in data["indicators"] if i["definition"] == "HYP008")
+    t = _truth(web_env.store, "HYP008")
+    assert t["exc"] > 0, "the demo store must exercise exclusions"
+    _near(row["denominator"], t["den"] - t["exc"])
+    _near(row["exclusions"], t["exc"])
+    _near(row["numerator"], t["num"])
+
+
+def test_opted_out_patients_do_not_contribute(as_user, web_env):
+    """The store has Type 1 dissenters on the hypertension register: the page counts fewer than everyone."""
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    everyone, opted_on_register = con.execute(
+        _cohort_sql().replace("AND p.patient_id NOT IN", "AND p.patient_id NOT IN (SELECT -1) AND -1 NOT IN")
+        + """SELECT count(*), count(*) FILTER (WHERE pop.patient_id IN
+                    (SELECT patient_id FROM events WHERE list_contains($dissent, code)))
+             FROM results_patient r JOIN pop ON pop.patient_id = r.patient_id AND pop.index_date = r.index_date
+                  AND pop.snapshot_id = r.snapshot_id WHERE r.definition_id = 'HYP_REG'""",
+        {"dissent": DISSENT, "practices": None},
+    ).fetchone()
+    con.close()
+    assert opted_on_register >= 3
+    row = next(
+        p
+        for p in as_user("analyst.london", "planning")
+        .get("/api/v1/dashboards/london/LONDON")
+        .json()["data"]["prevalence"]
+        if p["definition"] == "HYP_REG"
+    )
+    _near(row["numerator"], everyone - opted_on_register)
+    assert row["numerator"] < everyone - 2.5
 
 
 def test_practice_level_counts_are_suppressed_or_rounded(as_user, web_env):
@@ -71,18 +124,39 @@ def test_practice_level_counts_are_suppressed_or_rounded(as_user, web_env):
     pcn = c.get(f"/api/v1/dashboards/borough/{borough}").json()["data"]["children"][0]["id"]
     practices = c.get(f"/api/v1/dashboards/pcn/{pcn}").json()["data"]["children"]
     assert practices and all(p["level"] == "practice" for p in practices)
-    practice = c.get(f"/api/v1/dashboards/practice/{practices[0]['id']}?register=af").json()["data"]
+    practice = c.get(f"/api/v1/dashboards/practice/{practices[0]['id']}?definition=AF_REG").json()["data"]
     assert practice["children"] == []
     values = [p["numerator"] for p in practice["prevalence"]] + [i["numerator"] for i in practice["indicators"]]
     _counts_published(values)
     assert None in values, "a practice of ~80 patients must have some suppressed registers"
-    num, den = _true_counts(web_env.store, "hyp", [practices[0]["id"]])
-    hyp = next(p for p in practice["prevalence"] if p["register"] == "hyp")
-    assert abs(hyp["denominator"] - den) <= 2.5
-    if hyp["numerator"] is None:
-        assert 1 <= num <= 7 or num > 0  # suppressed (primary or secondary)
-    else:
-        assert abs(hyp["numerator"] - num) <= 2.5
+    for rows in practice["breakdowns"].values():
+        _counts_published([r["numerator"] for r in rows] + [r["denominator"] for r in rows])
+    t = _truth(web_env.store, "HYP_REG", [practices[0]["id"]])
+    hyp = next(p for p in practice["prevalence"] if p["definition"] == "HYP_REG")
+    _near(hyp["denominator"], t["population"])
+    _near(hyp["numerator"], t["num"])
+
+
+def test_breakdowns_match_results_by_imd_quintile(as_user, web_env):
+    data = as_user("analyst.london", "planning").get("/api/v1/dashboards/london/LONDON").json()["data"]
+    assert set(data["breakdowns"]) == {"imd_quintile", "ethnicity_6", "age_band", "sex"}
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    truth = dict(
+        con.execute(
+            _cohort_sql()
+            + """SELECT pop.imd_quintile, count(*) FROM results_patient r
+                 JOIN pop ON pop.patient_id = r.patient_id AND pop.index_date = r.index_date
+                      AND pop.snapshot_id = r.snapshot_id
+                 WHERE r.definition_id = 'HYP_REG' GROUP BY 1""",
+            {"dissent": DISSENT, "practices": None},
+        ).fetchall()
+    )
+    con.close()
+    rows = data["breakdowns"]["imd_quintile"]
+    assert len(rows) == 5
+    for q, row in zip(range(1, 6), rows, strict=True):
+        assert row["value"].startswith(str(q))
+        _near(row["numerator"], truth.get(q, 0))
 
 
 def test_drill_down_from_london_to_a_practice_by_links(as_user):
@@ -95,29 +169,41 @@ def test_drill_down_from_london_to_a_practice_by_links(as_user):
         assert links, f"no drill-down links before {expected}"
         href = links[0]
         assert href.startswith(f"/dashboards/{expected}/")
-        page = c.get(href + "?register=hyp")
+        page = c.get(href + "?definition=HYP_REG")
         assert page.status_code == 200
         trail.append(href)
-    # the practice page has breadcrumbs back up every level
     for href in trail[:-1]:
         assert f'href="{href}"' in page.text
     assert 'href="/dashboards/london"' in page.text
     assert "Practice dashboard" in page.text
 
 
+def test_page_cites_definition_version_and_run(as_user, web_env):
+    page = as_user("analyst.london", "planning").get("/dashboards/london?definition=DM020").text
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    run_id, snap = con.execute("SELECT run_id, snapshot_id FROM results_runs ORDER BY finished_at DESC").fetchone()
+    version = con.execute(
+        "SELECT any_value(definition_version) FROM results_patient WHERE definition_id = 'DM020'"
+    ).fetchone()[0]
+    con.close()
+    assert run_id in page and snap in page
+    assert re.search(rf"<strong>DM020</strong> version {re.escape(version)}", page)
+
+
 def test_dashboard_page_has_charts_with_text_alternatives(as_user):
-    page = as_user("analyst.london", "planning").get("/dashboards/london?register=hyp").text
-    for fig in ("funnel", "spc", "imd", "ethnicity"):
+    page = as_user("analyst.london", "planning").get("/dashboards/london?definition=HYP_REG").text
+    for fig in ("funnel", "spc", "imd", "ethnicity", "age", "sex"):
         assert f'id="figure-{fig}"' in page
     svgs = re.findall(r"<svg role=\"img\" aria-labelledby=\"([a-z]+)-title \1-desc\"", page)
-    assert {"funnel", "imd", "ethnicity"} <= set(svgs)
-    assert page.count("Show the data as a table") == 4
+    assert {"funnel", "spc", "imd", "ethnicity"} <= set(svgs)
+    assert page.count("Show the data as a table") == 6
     assert "Slope index of inequality" in page
+    assert "at each index date" in page
 
 
-def test_unknown_register_and_org_are_404(as_user):
+def test_unknown_definition_and_org_are_404(as_user):
     c = as_user("analyst.london", "planning")
-    assert c.get("/dashboards/london?register=nope").status_code == 404
+    assert c.get("/dashboards/london?definition=nope").status_code == 404
     assert c.get("/dashboards/practice/Z99999").status_code == 404
     r = c.get("/api/v1/dashboards/county/X")
     assert r.status_code == 404 and r.json()["error"]["title"] == "Not found"
@@ -133,41 +219,33 @@ def test_direct_care_roles_cannot_see_dashboards(as_user, web_env):
 
 def test_dashboard_views_are_audited(as_user):
     c = as_user("analyst.borough", "planning")
-    c.get("/dashboards/london?register=copd")
+    c.get("/dashboards/london?definition=COPD_REG")
     c.post(
         "/logout",
         data={"csrf_token": re.search(r'name="csrf_token" value="([^"]+)"', c.get("/dashboards/london").text).group(1)},
     )
     ig = as_user("ig.lead")
     page = ig.get("/governance/audit?user=analyst.borough&action=dashboard")
-    assert "register copd" in page.text
+    assert "definition COPD_REG" in page.text
 
 
-def test_age_sex_standardised_rate_matches_strata_from_the_store(as_user, web_env):
+def test_age_sex_standardised_rate_matches_strata_from_results(as_user, web_env):
     """The DSR on the page equals stats.standardise.dsr over (age band, sex) strata counted here in plain SQL."""
-    import numpy as np
-
-    from carecommons.stats.standardise import dsr
-
     c = as_user("analyst.london", "planning")
     row = next(
-        p for p in c.get("/api/v1/dashboards/london/LONDON").json()["data"]["prevalence"] if p["register"] == "hyp"
+        p
+        for p in c.get("/api/v1/dashboards/london/LONDON").json()["data"]["prevalence"]
+        if p["definition"] == "HYP_REG"
     )
-    codes = sorted(codelist(REGISTERS_BY_ID["hyp"].codelist).codes)
-    dissent = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
     con = duckdb.connect(str(web_env.store), read_only=True)
     strata = con.execute(
-        """WITH idx AS (SELECT max(date) AS d FROM events),
-           pop AS (SELECT DISTINCT p.patient_id, p.sex, least(date_sub('year', p.date_of_birth, idx.d) // 5, 18) AS band
-                   FROM registrations r JOIN patients p USING (patient_id), idx
-                   WHERE r.start_date <= idx.d AND (r.end_date IS NULL OR r.end_date > idx.d) AND p.sex IN ('F','M')
-                     AND (p.date_of_death IS NULL OR p.date_of_death > idx.d)
-                     AND p.patient_id NOT IN (SELECT patient_id FROM events WHERE list_contains($dissent, code)))
-           SELECT band, sex, count(*) AS n,
-                  count(*) FILTER (WHERE EXISTS (SELECT 1 FROM events e, idx WHERE e.patient_id = pop.patient_id
-                                   AND list_contains($codes, e.code) AND e.date <= idx.d)) AS o
-           FROM pop GROUP BY ALL ORDER BY ALL""",
-        {"codes": codes, "dissent": dissent},
+        _cohort_sql()
+        + """SELECT CASE WHEN pop.age >= 90 THEN 18 ELSE pop.age // 5 END AS band, pop.sex, count(*) AS n,
+                    count(*) FILTER (WHERE EXISTS (SELECT 1 FROM results_patient r WHERE r.patient_id = pop.patient_id
+                        AND r.index_date = pop.index_date AND r.snapshot_id = pop.snapshot_id
+                        AND r.definition_id = 'HYP_REG' AND r.num)) AS o
+             FROM pop WHERE pop.sex IN ('F', 'M') GROUP BY ALL ORDER BY ALL""",
+        {"dissent": DISSENT, "practices": None},
     ).fetchall()
     con.close()
     band, sex, n, o = (np.array(col) for col in zip(*strata, strict=True))

@@ -75,7 +75,7 @@ def test_agreement_form_reports_each_missing_field(as_user):
 
 
 def test_audit_search_filters_and_validates(as_user, web_env):
-    as_user("analyst.pcn", "planning").get("/dashboards/london?register=hf")
+    as_user("analyst.pcn", "planning").get("/dashboards/london?definition=HF_REG")
     c = as_user("ig.lead")
     everything = re.findall(r'data-col="action">([^<]+)<', c.get("/governance/audit").text)
     assert "dashboard.view" in everything and any(a != "dashboard.view" for a in everything)
@@ -83,7 +83,7 @@ def test_audit_search_filters_and_validates(as_user, web_env):
     assert page.status_code == 200
     actions = re.findall(r'data-col="action">([^<]+)<', page.text)
     assert actions and set(actions) == {"dashboard.view"}
-    assert "register hf" in page.text
+    assert "definition HF_REG" in page.text
     r = c.get("/governance/audit?patient=12a&from=yesterday")
     assert r.status_code == 400
     assert "digits only" in r.text and "12a" not in r.text.split("There is a problem")[1].split("</div>")[0]

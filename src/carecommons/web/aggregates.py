@@ -1,17 +1,20 @@
-"""Practice-level aggregates computed once per store and rolled up to PCN, borough, ICS and London.
+"""Practice-level counts of the engine's results for one planning cohort, cached per (cohort, snapshot).
 
-Why practice level: every higher level is a sum of practices, so one pass over the events (the expensive
-part, ~1 billion rows for London) serves every dashboard page; pages then only filter and sum small frames
-(about 1,200 practices x breakdowns) and render in milliseconds. The pass runs over exactly the patients
-governance allows for planning (opt-outs removed) and is cached per store file for `ttl_seconds`, so an
-opt-out takes effect within that time.
+Why: the dashboards must show the shared definitions (carecommons.definitions, evaluated by the engine), never
+definitions of their own. `carecommons run` writes per-patient results (results_patient) and the population
+at each index date (results_population). This module counts those rows per practice for exactly the patients
+governance allows the requester (governance.cohort.allowed_patients: Type 1 and National Data Opt-outs and
+platform choices removed), once per cohort and results snapshot. Every level above a practice is a sum of
+practices, so one pass serves every page, level and breakdown; pages then filter, sum and publish small frames.
 
-Nothing here is disclosure-controlled: callers publish through `web.disclosure` before showing anything.
+The engine's own results_aggregate table is computed over everyone and is never read here. Nothing here is
+disclosure-controlled: callers publish through `web.disclosure` before anything is shown.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import json
 import logging
 import threading
 import time
@@ -23,34 +26,56 @@ import pandas as pd
 
 from carecommons.core.errors import AccessDenied, NotFound
 from carecommons.core.orgs import LEVELS_FINE_TO_COARSE, OrgLevel
+from carecommons.definitions.library import load_library
 from carecommons.governance.agreements import Flow, covered_practices
 from carecommons.governance.cohort import allowed_patients
 from carecommons.governance.optouts import DEFAULT_OPT_OUT_CONFIG
 from carecommons.governance.purposes import Purpose, Requester
-from carecommons.web.measures import INDICATORS, REGISTERS, codelist
 
 #: Type 1 opt-out codes come from governance's configuration (codes are configuration, not constants).
 TYPE1_DISSENT = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
 TYPE1_WITHDRAWAL = sorted(DEFAULT_OPT_OUT_CONFIG.type1_withdrawal_codes)
 
-TREND_MONTHS = 24
+#: Demographic breakdowns kept per practice at the latest index date (results_population columns).
+BREAKDOWN_COLUMNS = ("age_band", "sex", "ethnicity_6", "imd_quintile")
 
 log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
-class PracticeAggregates:
-    """Unsuppressed counts per practice; the single source for every planning page."""
+class DefinitionInfo:
+    """What a page shows so an analyst can cite a figure: the library's id, version, title and kind."""
 
+    id: str
+    version: str
+    title: str
+    kind: str  # "register" or "indicator"
+    description: str = ""
+    group: str = ""
+
+
+@dataclass(frozen=True)
+class PracticeAggregates:
+    """Unsuppressed counts per practice from one engine run; the single source for every planning page.
+
+    ``counts``: practice_id, index_date, definition_id, denominator, numerator, exclusions (every index date;
+    for a register the denominator is filled from ``population`` by the readers).
+    ``population``: practice_id, index_date, denominator (registered, alive, allowed).
+    ``strata``: practice_id, definition_id (None = population), grouping ("age_sex", "ethnicity_6" or
+    "imd_quintile"), age_band, sex, ethnicity_6, imd_quintile (the grouping's columns set), denominator,
+    numerator, exclusions, at the latest index date.
+    """
+
+    run_id: str
+    snapshot_id: str
     index_date: dt.date
-    practices: pd.DataFrame  # practice_id, name, pcn_id, pcn_name, borough, icb
-    population: pd.DataFrame  # practice_id, imd_quintile, ethnicity, denominator
-    registers: pd.DataFrame  # practice_id, imd_quintile, ethnicity, register_id, numerator
-    indicators: pd.DataFrame  # practice_id, indicator_id, numerator, denominator
-    incidence: pd.DataFrame  # practice_id, register_id, month, count (first-ever code in month)
+    index_dates: list[dt.date]
+    definitions: dict[str, DefinitionInfo]
+    practices: pd.DataFrame  # practice_id, name, pcn_id, pcn_name, borough, icb, london
+    population: pd.DataFrame
+    counts: pd.DataFrame
+    strata: pd.DataFrame
     opt_outs: pd.DataFrame  # practice_id, opted_out, registered (Type 1, coded in the record)
-    age_sex: pd.DataFrame  # practice_id, band (ESP 2013 0-18), sex (F/M), denominator
-    age_sex_registers: pd.DataFrame  # practice_id, register_id, band, sex, numerator
 
 
 def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -> PracticeAggregates:
@@ -62,15 +87,16 @@ def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -
         return df[df["practice_id"].isin(keep)].reset_index(drop=True)
 
     return PracticeAggregates(
+        aggs.run_id,
+        aggs.snapshot_id,
         aggs.index_date,
+        aggs.index_dates,
+        aggs.definitions,
         only(aggs.practices),
         only(aggs.population),
-        only(aggs.registers),
-        only(aggs.indicators),
-        only(aggs.incidence),
+        only(aggs.counts),
+        only(aggs.strata),
         only(aggs.opt_outs),
-        only(aggs.age_sex),
-        only(aggs.age_sex_registers),
     )
 
 
@@ -90,87 +116,118 @@ def child_level(level: OrgLevel) -> OrgLevel | None:
     return LEVELS_FINE_TO_COARSE[i - 1] if i > 0 else None
 
 
+def latest_run(con: duckdb.DuckDBPyConnection) -> tuple[str, str, list[dt.date], dict[str, str], dict[str, str]]:
+    """(run_id, snapshot_id, index dates, id -> version, id -> kind) of the newest engine run."""
+    exists = con.execute("SELECT count(*) FROM information_schema.tables WHERE table_name = 'results_runs'").fetchone()[
+        0
+    ]
+    row = (
+        con.execute(
+            "SELECT run_id, snapshot_id, index_dates, definitions, kinds FROM results_runs "
+            "WHERE finished_at IS NOT NULL ORDER BY finished_at DESC LIMIT 1"
+        ).fetchone()
+        if exists
+        else None
+    )
+    if row is None:
+        raise NotFound(
+            "results",
+            "the shared definitions have not been run over this record store",
+            "run `carecommons run` (or `carecommons demo`) first",
+        )
+    run_id, snap, dates, versions, kinds = row
+    return run_id, snap, [dt.date.fromisoformat(d) for d in json.loads(dates)], json.loads(versions), json.loads(kinds)
+
+
+def _definitions(versions: dict[str, str], kinds: dict[str, str]) -> dict[str, DefinitionInfo]:
+    """Registers first, then indicators, in library order; titles from the library (the run's own version)."""
+    library = load_library()
+    out: dict[str, DefinitionInfo] = {}
+    known = {d.id: d for d in library.all_definitions()}
+    for wanted in ("register", "indicator"):
+        ids = [i for i in known if i in versions] + sorted(i for i in versions if i not in known)
+        for def_id in ids:
+            if kinds.get(def_id) != wanted:
+                continue
+            d = known.get(def_id)
+            out[def_id] = DefinitionInfo(
+                def_id,
+                versions[def_id],
+                d.title if d else def_id,
+                wanted,
+                d.description if d else "",
+                d.group if d else "",
+            )
+    return out
+
+
 def compute(con: duckdb.DuckDBPyConnection, allowed_table: str | None = None) -> PracticeAggregates:
-    """One pass over the record store. `allowed_table` (one column patient_id) restricts to permitted patients."""
-    idx = con.execute("SELECT least(coalesce(max(date), current_date), current_date) FROM events").fetchone()[0]
-    codes = [(r.id, c, r.min_age) for r in REGISTERS for c in codelist(r.codelist).codes]
-    con.execute("CREATE OR REPLACE TEMP TABLE web_register_codes (register_id VARCHAR, code VARCHAR, min_age INT)")
-    con.executemany("INSERT INTO web_register_codes VALUES (?, ?, ?)", codes)
-    icodes = [(i.id, c) for i in INDICATORS for c in codelist(i.codelist).codes]
-    con.execute("CREATE OR REPLACE TEMP TABLE web_indicator_codes (indicator_id VARCHAR, code VARCHAR)")
-    con.executemany("INSERT INTO web_indicator_codes VALUES (?, ?)", icodes)
+    """Count the newest run's results per practice. `allowed_table` (one column patient_id) restricts the
+    count to permitted patients; without it every patient counts (only for tests and platform jobs)."""
+    run_id, snap, dates, versions, kinds = latest_run(con)
+    defs = _definitions(versions, kinds)
+    latest = max(dates)
+    join = f"JOIN {allowed_table} AS a ON a.patient_id = p.patient_id" if allowed_table else ""
     con.execute(
-        "CREATE OR REPLACE TEMP TABLE web_indicators (indicator_id VARCHAR, register_id VARCHAR, months INT, max_value DOUBLE)"
-    )
-    con.executemany(
-        "INSERT INTO web_indicators VALUES (?, ?, ?, ?)",
-        [(i.id, i.register_id, i.months, i.max_value) for i in INDICATORS],
-    )
-    allowed = f"AND p.patient_id IN (SELECT patient_id FROM {allowed_table})" if allowed_table else ""
-    con.execute(
-        f"""
-        CREATE OR REPLACE TEMP TABLE web_pop AS
-        SELECT r.patient_id, r.practice_id,
-               CASE WHEN p.imd_decile IS NULL THEN NULL ELSE CAST((p.imd_decile + 1) // 2 AS INTEGER) END AS imd_quintile,
-               coalesce(p.ethnicity_6, 'Not recorded') AS ethnicity,
-               date_sub('year', p.date_of_birth, $idx) AS age
-        FROM registrations r JOIN patients p ON p.patient_id = r.patient_id
-        WHERE r.start_date <= $idx AND (r.end_date IS NULL OR r.end_date > $idx)
-          AND (p.date_of_death IS NULL OR p.date_of_death > $idx) {allowed}
-        QUALIFY row_number() OVER (PARTITION BY r.patient_id ORDER BY r.start_date DESC) = 1
-        """,
-        {"idx": idx},
+        f"""CREATE OR REPLACE TEMP TABLE web_pop AS
+        SELECT p.* FROM results_population AS p {join}
+        WHERE p.snapshot_id = $snap AND p.index_date IN (SELECT UNNEST($dates::DATE[]))""",
+        {"snap": snap, "dates": dates},
     )
     con.execute(
-        """
-        CREATE OR REPLACE TEMP TABLE web_reg AS
-        SELECT e.patient_id, c.register_id, min(e.date) AS first_date
-        FROM events e
-        JOIN web_register_codes c ON c.code = e.code
-        JOIN web_pop p ON p.patient_id = e.patient_id
-        WHERE e.date <= $idx AND p.age >= c.min_age
-        GROUP BY ALL
-        """,
-        {"idx": idx},
+        """CREATE OR REPLACE TEMP TABLE web_res AS
+        SELECT p.practice_id, p.index_date, r.definition_id, r.den, r.num, r.exc,
+               p.age_band, p.sex, p.ethnicity_6, p.imd_quintile
+        FROM results_patient AS r
+        JOIN web_pop AS p ON p.patient_id = r.patient_id AND p.index_date = r.index_date
+        WHERE r.snapshot_id = $snap AND r.definition_id IN (SELECT UNNEST($ids::VARCHAR[]))""",
+        {"snap": snap, "ids": list(defs)},
     )
     population = con.execute(
-        "SELECT practice_id, imd_quintile, ethnicity, count(*)::BIGINT AS denominator FROM web_pop GROUP BY ALL"
+        "SELECT practice_id, index_date, count(*)::BIGINT AS denominator FROM web_pop GROUP BY ALL"
     ).df()
-    registers = con.execute(
-        """SELECT p.practice_id, p.imd_quintile, p.ethnicity, r.register_id, count(*)::BIGINT AS numerator
-           FROM web_reg r JOIN web_pop p USING (patient_id) GROUP BY ALL"""
+    counts = con.execute(
+        """SELECT practice_id, index_date, definition_id, count(*) FILTER (WHERE den)::BIGINT AS denominator,
+                  count(*) FILTER (WHERE num)::BIGINT AS numerator, count(*) FILTER (WHERE exc)::BIGINT AS exclusions
+           FROM web_res GROUP BY ALL"""
     ).df()
-    indicators = con.execute(
-        """
-        WITH latest AS (
-          SELECT e.patient_id, ic.indicator_id, arg_max(e.value, e.date) AS value
-          FROM events e JOIN web_indicator_codes ic ON ic.code = e.code
-          JOIN web_indicators i ON i.indicator_id = ic.indicator_id
-          WHERE e.date <= $idx AND e.date > $idx - to_months(i.months)
-          GROUP BY ALL
-        )
-        SELECT p.practice_id, i.indicator_id,
-               count(*) FILTER (WHERE l.patient_id IS NOT NULL
-                                AND (i.max_value IS NULL OR l.value <= i.max_value))::BIGINT AS numerator,
-               count(*)::BIGINT AS denominator
-        FROM web_indicators i
-        JOIN web_reg r ON r.register_id = i.register_id
-        JOIN web_pop p ON p.patient_id = r.patient_id
-        LEFT JOIN latest l ON l.patient_id = r.patient_id AND l.indicator_id = i.indicator_id
-        GROUP BY ALL
-        """,
-        {"idx": idx},
+    sets = "(practice_id, {d} age_band, sex), (practice_id, {d} ethnicity_6), (practice_id, {d} imd_quintile)"
+    grouping = (
+        "CASE WHEN GROUPING(ethnicity_6) = 0 THEN 'ethnicity_6' WHEN GROUPING(imd_quintile) = 0 THEN 'imd_quintile' "
+        "ELSE 'age_sex' END AS grouping"
+    )
+    strata_pop = con.execute(
+        f"""SELECT practice_id, NULL::VARCHAR AS definition_id, {grouping}, age_band, sex, ethnicity_6, imd_quintile,
+                   count(*)::BIGINT AS denominator, 0::BIGINT AS numerator, 0::BIGINT AS exclusions
+            FROM web_pop WHERE index_date = $latest GROUP BY GROUPING SETS ({sets.format(d="")})""",
+        {"latest": latest},
     ).df()
-    incidence = con.execute(
-        """SELECT p.practice_id, r.register_id, date_trunc('month', r.first_date)::DATE AS month,
-                  count(*)::BIGINT AS count
-           FROM web_reg r JOIN web_pop p USING (patient_id)
-           WHERE r.first_date > date_trunc('month', $idx::DATE) - to_months($n)
-             AND r.first_date < date_trunc('month', $idx::DATE)
-           GROUP BY ALL""",
-        {"idx": idx, "n": TREND_MONTHS},
+    strata_res = con.execute(
+        f"""SELECT practice_id, definition_id, {grouping}, age_band, sex, ethnicity_6, imd_quintile,
+                   count(*) FILTER (WHERE den)::BIGINT AS denominator,
+                   count(*) FILTER (WHERE num)::BIGINT AS numerator,
+                   count(*) FILTER (WHERE exc)::BIGINT AS exclusions
+            FROM web_res WHERE index_date = $latest
+            GROUP BY GROUPING SETS ({sets.format(d="definition_id,")})""",
+        {"latest": latest},
     ).df()
-    opt_outs = con.execute(
+    strata = pd.concat([strata_pop, strata_res], ignore_index=True)
+    for df in (population, counts):  # plain dates, so pages compare them with the run's index dates
+        df["index_date"] = pd.to_datetime(df["index_date"]).dt.date
+    con.execute("DROP TABLE IF EXISTS web_res")
+    con.execute("DROP TABLE IF EXISTS web_pop")
+    opt_outs = _opt_outs(con, latest)
+    practices = con.execute(
+        "SELECT practice_id, coalesce(name, practice_id) AS name, pcn_id, coalesce(pcn_name, pcn_id) AS pcn_name, "
+        "borough, icb FROM practices ORDER BY practice_id"
+    ).df()
+    practices["london"] = "LONDON"
+    return PracticeAggregates(run_id, snap, latest, dates, defs, practices, population, counts, strata, opt_outs)
+
+
+def _opt_outs(con: duckdb.DuckDBPyConnection, idx: dt.date) -> pd.DataFrame:
+    """Type 1 opt-outs coded in the record per practice (for the information-governance page, not a definition)."""
+    return con.execute(
         """
         WITH reg AS (
           SELECT r.patient_id, r.practice_id FROM registrations r JOIN patients p USING (patient_id)
@@ -189,35 +246,16 @@ def compute(con: duckdb.DuckDBPyConnection, allowed_table: str | None = None) ->
         """,
         {"idx": idx, "opt": TYPE1_DISSENT, "wd": TYPE1_WITHDRAWAL},
     ).df()
-    # Strata for age-sex standardisation (ESP 2013 five-year bands to 90+); only F and M have a standard.
-    age_sex = con.execute(
-        """SELECT w.practice_id, least(w.age // 5, 18)::INTEGER AS band, p.sex, count(*)::BIGINT AS denominator
-           FROM web_pop w JOIN patients p USING (patient_id) WHERE p.sex IN ('F', 'M') GROUP BY ALL"""
-    ).df()
-    age_sex_registers = con.execute(
-        """SELECT w.practice_id, r.register_id, least(w.age // 5, 18)::INTEGER AS band, p.sex,
-                  count(*)::BIGINT AS numerator
-           FROM web_reg r JOIN web_pop w USING (patient_id) JOIN patients p USING (patient_id)
-           WHERE p.sex IN ('F', 'M') GROUP BY ALL"""
-    ).df()
-    practices = con.execute(
-        "SELECT practice_id, coalesce(name, practice_id) AS name, pcn_id, coalesce(pcn_name, pcn_id) AS pcn_name, "
-        "borough, icb FROM practices ORDER BY practice_id"
-    ).df()
-    practices["london"] = "LONDON"
-    return PracticeAggregates(
-        idx, practices, population, registers, indicators, incidence, opt_outs, age_sex, age_sex_registers
-    )
 
 
 class AggregateCache:
     """Holds PracticeAggregates per cohort, refreshed when the store file changes or the TTL passes.
 
-    The pass over the store takes seconds at city scale (about 15 s for 1 M patients on a loaded 2-core
-    machine), so only the first request for a cohort waits for it. After that a stale entry is served while
-    one background thread recomputes it (stale-while-revalidate): nobody waits, and an opt-out or a new load
-    shows within TTL plus one pass. If governance refuses the refresh (agreement ended, project expired) the
-    entry is dropped, so the next request recomputes in the foreground and gets the refusal.
+    The count over results takes seconds at city scale, so only the first request for a cohort waits for it.
+    After that a stale entry is served while one background thread recomputes it (stale-while-revalidate):
+    nobody waits, and an opt-out or a new run shows within TTL plus one pass. If governance refuses the
+    refresh (agreement ended, project expired) the entry is dropped, so the next request recomputes in the
+    foreground and gets the refusal.
     """
 
     def __init__(self, store_path: Path, ttl_seconds: float = 60.0) -> None:
@@ -250,7 +288,7 @@ class AggregateCache:
             raise NotFound(
                 "record store",
                 "there is no record store yet",
-                "run `carecommons synth` and `carecommons ingest` (or `make demo`) first",
+                "run `carecommons demo` (or synth, ingest and run) first",
             )
         if requester.purpose not in (Purpose.PLANNING, Purpose.RESEARCH):
             raise AccessDenied(

@@ -77,10 +77,10 @@ def _funnel_spec() -> alt.TopLevelMixin:
     return _configure(alt.layer(*lines, target, dots, ring).properties(width=560, height=300))
 
 
-def _spc_spec() -> alt.TopLevelMixin:
-    x = alt.X("month:T", title="Month of first diagnosis", axis=alt.Axis(format="%b %Y"))
+def _spc_spec(x_title: str = "Index date", y_title: str = "Rate (%)") -> alt.TopLevelMixin:
+    x = alt.X("month:T", title=x_title, axis=alt.Axis(format="%b %Y"))
     series = alt.Chart(alt.Data(name="series"))
-    line = series.mark_line(color=NHS_DARK_GREY).encode(x=x, y=alt.Y("count:Q", title="New diagnoses"))
+    line = series.mark_line(color=NHS_DARK_GREY).encode(x=x, y=alt.Y("count:Q", title=y_title))
     dots = series.mark_circle(size=50).encode(
         x=x,
         y="count:Q",
@@ -160,8 +160,9 @@ def warm_up() -> None:
     """Compile every chart kind and start vl-convert's JavaScript engine (~1 s) at app start, not in a request."""
     empty = pd.DataFrame()
     _render("funnel", (), {"points": empty})
-    _render("spc", (), {"series": empty})
-    for title, rows in (("IMD quintile", 5), ("Ethnic group", 6), ("Ethnic group", 5)):
+    for measure in ("Prevalence (%)", "Achievement (%)"):
+        _render("spc", ("Index date", measure), {"series": empty})
+    for title, rows in (("IMD quintile", 5), ("Ethnic group", 6), ("Ethnic group", 5), ("Sex", 2), ("Age band", 19)):
         _compiled("bars", title, rows)
 
 
@@ -190,11 +191,20 @@ def funnel(
 
 
 def spc(
-    chart_id: str, title: str, description: str, series: pd.DataFrame, centre: float, lower: float, upper: float
+    chart_id: str,
+    title: str,
+    description: str,
+    series: pd.DataFrame,
+    centre: float,
+    lower: float,
+    upper: float,
+    y_title: str = "Rate (%)",
 ) -> Markup:
-    """series: month, count, signal ('' or a Making Data Count variation label)."""
+    """series: month (the index date), count (the value plotted), signal ('' or a Making Data Count label)."""
     data = series.assign(signal=series["signal"].replace("", "common cause"))
-    raw = _render("spc", (), {"series": data, "rules": pd.DataFrame({"v": [centre, lower, upper]})})
+    raw = _render(
+        "spc", ("Index date", y_title), {"series": data, "rules": pd.DataFrame({"v": [centre, lower, upper]})}
+    )
     return _accessible(raw, chart_id, title, description)
 
 

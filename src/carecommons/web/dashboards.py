@@ -1,5 +1,9 @@
 """Planning dashboards: the view model of one organisation's page, built only from published counts.
 
+Every figure is a definition of the shared London library (carecommons.definitions) as the engine evaluated
+it: a register's prevalence (on register / registered) or an indicator's achievement (numerator /
+(denominator - exclusions)). The dashboards hold no definitions of their own ("one definition, every level").
+
 Order of work matters for disclosure control: roll practice counts up to the cells shown, publish those
 cells (suppress 1-7, round to 5, secondary suppression), and only then compute rates, intervals, funnel
 limits and SPC lines from the published numbers. No figure on the page comes from an unpublished count.
@@ -21,9 +25,8 @@ from carecommons.stats import inequality, spc
 from carecommons.stats.proportions import wilson
 from carecommons.stats.standardise import DsrResult, dsr
 from carecommons.web import charts
-from carecommons.web.aggregates import TREND_MONTHS, PracticeAggregates, child_level, practice_ids
+from carecommons.web.aggregates import DefinitionInfo, PracticeAggregates, child_level, practice_ids
 from carecommons.web.disclosure import publish, publish_parts
-from carecommons.web.measures import INDICATORS, REGISTERS, Register, register
 
 LEVEL_SLUGS: dict[str, OrgLevel] = {
     "london": OrgLevel.LONDON,
@@ -34,6 +37,9 @@ LEVEL_SLUGS: dict[str, OrgLevel] = {
 }
 SLUG_OF = {v: k for k, v in LEVEL_SLUGS.items()}
 IMD_LABELS = {1: "1 (most deprived)", 2: "2", 3: "3", 4: "4", 5: "5 (least deprived)"}
+DEFAULT_DEFINITION = "HYP_REG"
+COUNTS = ["numerator", "denominator", "exclusions"]
+NOT_RECORDED = "Not recorded"
 
 
 def level_from_slug(slug: str) -> OrgLevel:
@@ -74,13 +80,33 @@ class Figure:
 class Dashboard:
     org: OrgRef
     breadcrumbs: list[OrgRef]
-    register: Register
+    definition: DefinitionInfo
+    run_id: str
+    snapshot_id: str
     index_date: str
-    summary: list[dict]
-    indicators: list[dict]
+    index_dates: list[str]
+    summary: list[dict]  # registers: prevalence
+    indicators: list[dict]  # indicators: achievement
     child_level: OrgLevel | None
     children: list[dict]
     figures: list[Figure] = field(default_factory=list)
+    breakdowns: dict[str, list[dict]] = field(default_factory=dict)
+
+    @property
+    def measure(self) -> str:
+        """What the rate of the chosen definition is called on the page."""
+        return "prevalence" if self.definition.kind == "register" else "achievement"
+
+
+def definition(aggs: PracticeAggregates, definition_id: str) -> DefinitionInfo:
+    try:
+        return aggs.definitions[definition_id]
+    except KeyError:
+        raise NotFound(
+            "definition",
+            f"no results for a definition called '{definition_id}' in the latest run",
+            f"use one of {', '.join(aggs.definitions)}",
+        ) from None
 
 
 def org_name(aggs: PracticeAggregates, level: OrgLevel, org_id: str) -> str:
@@ -132,157 +158,214 @@ def fmt_pct(v) -> str:
     return "–" if v is None or pd.isna(v) else f"{v:.1f}%"
 
 
-def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, register_id: str = "hyp") -> Dashboard:
-    """Everything the dashboard page and its API endpoint show for one organisation and register."""
-    reg = register(register_id)
+def _with(aggs: PracticeAggregates, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Add the organisation column(s) in `by` that a practice-level frame lacks."""
+    missing = [c for c in by if c not in df.columns]
+    if not missing:
+        return df
+    return df.merge(aggs.practices[["practice_id", *missing]], on="practice_id")
+
+
+def counts(
+    aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, by: list[str], all_dates: bool = False
+) -> pd.DataFrame:
+    """Unpublished counts of one definition over practices `ids`, grouped by `by` (org columns, index_date).
+
+    A register's denominator is the registered population; an indicator's is its denominator less exclusions
+    (QOF personalised care adjustments), so numerator / denominator is always the rate shown.
+    """
+    key = [*by, "_all"]
+    when = aggs.index_date
+    pop = aggs.population[aggs.population["practice_id"].isin(ids)]
+    res = aggs.counts[(aggs.counts["definition_id"] == d.id) & aggs.counts["practice_id"].isin(ids)]
+    if not all_dates:
+        pop, res = pop[pop["index_date"] == when], res[res["index_date"] == when]
+    pop = _with(aggs, pop, by).assign(_all=0)
+    res = _with(aggs, res, by).assign(_all=0)
+    base = pop.groupby(key)["denominator"].sum()
+    got = res.groupby(key)[COUNTS].sum().reindex(base.index, fill_value=0)
+    out = pd.DataFrame(index=base.index)
+    out["numerator"] = got["numerator"].astype("int64")
+    if d.kind == "register":
+        out["denominator"] = base.astype("int64")
+        out["exclusions"] = 0
+    else:
+        out["denominator"] = (got["denominator"] - got["exclusions"]).astype("int64")
+        out["exclusions"] = got["exclusions"].astype("int64")
+    return out.reset_index().drop(columns="_all")
+
+
+def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping: str, by: list[str]) -> pd.DataFrame:
+    """Unpublished counts by a demographic breakdown at the latest index date (same rules as `counts`)."""
+    s = aggs.strata[(aggs.strata["grouping"] == grouping) & aggs.strata["practice_id"].isin(ids)].copy()
+    for c in by:
+        s[c] = s[c].astype(object).where(s[c].notna(), NOT_RECORDED)
+        if c == "imd_quintile":
+            s[c] = s[c].map(lambda v: v if v == NOT_RECORDED else int(v))
+    pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
+    got = s[s["definition_id"] == d.id].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
+    out = pd.DataFrame(index=pop.index)
+    out["numerator"] = got["numerator"].astype("int64")
+    if d.kind == "register":
+        out["denominator"] = pop.astype("int64")
+        out["exclusions"] = 0
+    else:
+        out["denominator"] = (got["denominator"] - got["exclusions"]).astype("int64")
+        out["exclusions"] = got["exclusions"].astype("int64")
+    return out.reset_index()
+
+
+def _row(d: DefinitionInfo, row, rate, lo, hi) -> dict:
+    return {"id": d.id, "version": d.version, "label": d.title, "kind": d.kind, "numerator": row.numerator,
+            "denominator": row.denominator, "exclusions": row.exclusions, "rate": rate, "lo": lo, "hi": hi}  # fmt: skip
+
+
+def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id: str = DEFAULT_DEFINITION) -> Dashboard:
+    """Everything the dashboard page and its API endpoint show for one organisation and definition."""
+    chosen = definition(aggs, definition_id)
     ids = practice_ids(aggs, level, org_id)
     org = OrgRef(level, org_id, org_name(aggs, level, org_id))
-    pop = aggs.population[aggs.population["practice_id"].isin(ids)]
-    regs = aggs.registers[aggs.registers["practice_id"].isin(ids)]
-    total_den = int(pop["denominator"].sum())
+    registers = [d for d in aggs.definitions.values() if d.kind == "register"]
+    indicators = [d for d in aggs.definitions.values() if d.kind == "indicator"]
 
-    summary_df = pd.DataFrame(
-        {
-            "register_id": [r.id for r in REGISTERS],
-            "numerator": [int(regs.loc[regs["register_id"] == r.id, "numerator"].sum()) for r in REGISTERS],
-            "denominator": total_den,
-        }
-    )
-    summary_df = publish(summary_df, ["numerator", "denominator"])
-    summary = []
-    standardised = _standardised(aggs, ids)
-    for r, row, (rate, lo, hi) in zip(REGISTERS, summary_df.itertuples(), _rates(summary_df), strict=True):
-        std = standardised.get(r.id)
-        if std is None or pd.isna(row.numerator) or not std.reliable:
+    def table(defs: list[DefinitionInfo]) -> list[dict]:
+        if not defs:
+            return []
+        df = pd.concat([counts(aggs, d, ids, []) for d in defs], ignore_index=True)
+        df = publish(df, COUNTS)
+        return [_row(d, row, *r) for d, row, r in zip(defs, df.itertuples(), _rates(df), strict=True)]
+
+    summary = table(registers)
+    standardised = _standardised(aggs, ids, registers)
+    for s in summary:
+        std = standardised.get(s["id"])
+        if std is None or pd.isna(s["numerator"]) or not std.reliable:
             std = None  # not shown when the count is suppressed or too small for a stable DSR (< 10 events)
-        summary.append({"id": r.id, "label": r.label, "numerator": row.numerator, "denominator": row.denominator,
-                        "rate": rate, "lo": lo, "hi": hi,
-                        "dsr": std.rate if std else None, "dsr_lo": std.lower if std else None,
-                        "dsr_hi": std.upper if std else None})  # fmt: skip
-
-    ind = (
-        aggs.indicators[aggs.indicators["practice_id"].isin(ids)]
-        .groupby("indicator_id")[["numerator", "denominator"]]
-        .sum()
-    )
-    ind_df = pd.DataFrame(
-        {
-            "indicator_id": [i.id for i in INDICATORS],
-            "numerator": [int(ind["numerator"].get(i.id, 0)) for i in INDICATORS],
-            "denominator": [int(ind["denominator"].get(i.id, 0)) for i in INDICATORS],
-        }
-    )
-    ind_df = publish(ind_df, ["numerator", "denominator"])
-    indicators = []
-    for i, row, (rate, lo, hi) in zip(INDICATORS, ind_df.itertuples(), _rates(ind_df), strict=True):
-        indicators.append({"id": i.id, "label": i.label, "numerator": row.numerator, "denominator": row.denominator,
-                           "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
+        s["dsr"], s["dsr_lo"], s["dsr_hi"] = (std.rate, std.lower, std.upper) if std else (None, None, None)
 
     clevel = child_level(level)
-    children: list[dict] = []
-    if clevel is not None:
-        children = _children(aggs, ids, clevel, reg)
-
     dash = Dashboard(
         org=org,
         breadcrumbs=breadcrumbs(aggs, level, org_id),
-        register=reg,
+        definition=chosen,
+        run_id=aggs.run_id,
+        snapshot_id=aggs.snapshot_id,
         index_date=aggs.index_date.isoformat(),
+        index_dates=[x.isoformat() for x in aggs.index_dates],
         summary=summary,
-        indicators=indicators,
+        indicators=table(indicators),
         child_level=clevel,
-        children=children,
+        children=_children(aggs, ids, clevel, chosen) if clevel is not None else [],
     )
-    dash.figures = [
-        _funnel(aggs, level, org_id, ids, reg),
-        _spc(aggs, ids, reg),
-        _breakdown(aggs, ids, reg, "imd_quintile", "IMD quintile"),
-        _breakdown(aggs, ids, reg, "ethnicity", "Ethnic group"),
-    ]
+    figures = [_funnel(aggs, level, org_id, ids, chosen, dash.measure), _spc(aggs, ids, chosen, dash.measure)]
+    for column, label, fig_id in BREAKDOWN_FIGURES:
+        fig, rows = _breakdown(aggs, ids, chosen, dash.measure, column, label, fig_id)
+        figures.append(fig)
+        dash.breakdowns[column] = rows
+    dash.figures = figures
     return dash
 
 
-def _standardised(aggs: PracticeAggregates, ids: pd.Index) -> dict[str, DsrResult]:
+#: (strata column, label, figure id) of the demographic breakdowns shown on every page.
+BREAKDOWN_FIGURES = (
+    ("imd_quintile", "IMD quintile", "imd"),
+    ("ethnicity_6", "Ethnic group", "ethnicity"),
+    ("age_band", "Age band", "age"),
+    ("sex", "Sex", "sex"),
+)
+
+
+def _band_index(age_band: str) -> int:
+    """ESP 2013 band index (0-18) of the engine's age band label ('00-04' ... '85-89', '90+')."""
+    return 18 if str(age_band).startswith("90") else int(str(age_band)[:2]) // 5
+
+
+def _standardised(aggs: PracticeAggregates, ids: pd.Index, registers: list[DefinitionInfo]) -> dict[str, DsrResult]:
     """Age-sex standardised prevalence (per 100, ESP 2013) per register, so places with older or younger
-    lists can be compared fairly. Computed from the strata; shown only beside a published count."""
-    pop = aggs.age_sex[aggs.age_sex["practice_id"].isin(ids)].groupby(["band", "sex"])["denominator"].sum()
-    if pop.empty:
-        return {}
-    regs = aggs.age_sex_registers[aggs.age_sex_registers["practice_id"].isin(ids)]
-    num = regs.groupby(["register_id", "band", "sex"])["numerator"].sum()
+    lists can be compared fairly. Computed from the engine's age band x sex strata; shown only beside a
+    published count."""
     out: dict[str, DsrResult] = {}
-    bands = pop.index.get_level_values("band").to_numpy()
-    sexes = pop.index.get_level_values("sex").to_numpy()
-    for r in REGISTERS:
-        observed = np.array([float(num.get((r.id, b, s_), 0)) for b, s_ in pop.index])
-        out[r.id] = dsr(
-            observed, pop.to_numpy(dtype=float), bands, sexes, standard_bands=np.arange(19), n_sexes=2, multiplier=100
+    for d in registers:
+        df = strata(aggs, d, ids, "age_sex", ["age_band", "sex"])
+        df = df[df["sex"].isin(["F", "M"]) & (df["age_band"] != NOT_RECORDED) & (df["denominator"] > 0)]
+        if df.empty:
+            continue
+        out[d.id] = dsr(
+            df["numerator"].to_numpy(dtype=float),
+            df["denominator"].to_numpy(dtype=float),
+            df["age_band"].map(_band_index).to_numpy(),
+            df["sex"].to_numpy(),
+            standard_bands=np.arange(19),
+            n_sexes=2,
+            multiplier=100,
         )
     return out
 
 
-def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, reg: Register) -> list[dict]:
-    p = aggs.practices[aggs.practices["practice_id"].isin(ids)][list(dict.fromkeys(["practice_id", clevel.value]))]
-    den = aggs.population.merge(p, on="practice_id").groupby(clevel.value)["denominator"].sum()
-    r = aggs.registers[aggs.registers["register_id"] == reg.id].merge(p, on="practice_id")
-    num = r.groupby(clevel.value)["numerator"].sum()
-    keys = sorted(p[clevel.value].unique())
-    df = pd.DataFrame(
-        {
-            "org_id": keys,
-            "denominator": [int(den.get(k, 0)) for k in keys],
-            "numerator": [int(num.get(k, 0)) for k in keys],
-        }
-    )
-    df, _ = publish_parts(df, "org_id", ["numerator", "denominator"])
+def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, d: DefinitionInfo) -> list[dict]:
+    df = counts(aggs, d, ids, [clevel.value]).rename(columns={clevel.value: "org_id"})
+    df, _ = publish_parts(df, "org_id", COUNTS)
     out = []
     for row, (rate, lo, hi) in zip(df.itertuples(), _rates(df), strict=True):
         ref = OrgRef(clevel, str(row.org_id), org_name(aggs, clevel, str(row.org_id)))
-        out.append(
-            {"ref": ref, "numerator": row.numerator, "denominator": row.denominator, "rate": rate, "lo": lo, "hi": hi}
-        )
+        out.append({"ref": ref, "numerator": row.numerator, "denominator": row.denominator,
+                    "exclusions": row.exclusions, "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
     return out
 
 
-def _funnel(aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Index, reg: Register) -> Figure:
-    """Practices compared with their peers: the org's practices, or a practice's borough for a practice page."""
+def _london_value(aggs: PracticeAggregates, d: DefinitionInfo) -> float | None:
+    """The London figure (all practices this requester may see), from published counts, as a proportion."""
+    df = publish(counts(aggs, d, pd.Index(aggs.practices["practice_id"]), []), COUNTS)
+    num, den = df["numerator"].iloc[0], df["denominator"].iloc[0]
+    if pd.isna(num) or pd.isna(den) or not den:
+        return None
+    return float(num) / float(den)
+
+
+def _funnel(
+    aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Index, d: DefinitionInfo, measure: str
+) -> Figure:
+    """Practices against the London value: the org's practices, or a practice's borough for a practice page."""
     highlight = None
     peer_ids = ids
     if level is OrgLevel.PRACTICE:
         borough = aggs.practices.loc[aggs.practices["practice_id"] == org_id, "borough"].iloc[0]
         peer_ids = practice_ids(aggs, OrgLevel.BOROUGH, borough)
         highlight = org_name(aggs, level, org_id)
-    den = aggs.population[aggs.population["practice_id"].isin(peer_ids)].groupby("practice_id")["denominator"].sum()
-    r = aggs.registers[(aggs.registers["register_id"] == reg.id) & aggs.registers["practice_id"].isin(peer_ids)]
-    num = r.groupby("practice_id")["numerator"].sum()
-    df = pd.DataFrame(
-        {
-            "practice_id": list(den.index),
-            "denominator": den.to_numpy(),
-            "numerator": [int(num.get(k, 0)) for k in den.index],
-        }
-    )
-    df, _ = publish_parts(df, "practice_id", ["numerator", "denominator"])
+    df = counts(aggs, d, peer_ids, ["practice_id"])
+    df, _ = publish_parts(df, "practice_id", COUNTS)
     names = aggs.practices.set_index("practice_id")["name"]
     df["name"] = df["practice_id"].map(names)
     shown = df.dropna(subset=["numerator", "denominator"])
     shown = shown[shown["denominator"] > 0]
-    title = f"{reg.label} prevalence by practice (funnel plot)"
-    columns = ["Practice", "Registered", "On register", "Rate", "Compared with limits"]
-    if len(shown) < 2:
-        rows = [[str(x.name), fmt_count(x.denominator), fmt_count(x.numerator), "–", "–"] for x in df.itertuples()]
+    title = f"{d.title}: {measure} by practice (funnel plot)"
+    columns = ["Practice", "Denominator", "Numerator", measure.capitalize(), "Compared with London"]
+
+    def plain_rows() -> list[list[str]]:
+        return [[str(x.name), fmt_count(x.denominator), fmt_count(x.numerator), "–", "–"] for x in df.itertuples()]
+
+    target = _london_value(aggs, d)
+    if len(shown) < 2 or target is None:
         return Figure(
-            "funnel", title, None, columns, rows, "Too few practices with publishable counts to draw a funnel plot."
+            "funnel",
+            title,
+            None,
+            columns,
+            plain_rows(),
+            "Too few practices with publishable counts to draw a funnel plot.",
         )
     nums = shown["numerator"].astype(float).to_numpy()
     dens = shown["denominator"].astype(float).to_numpy()
-    if nums.sum() == 0 or nums.sum() == dens.sum():
-        rows = [[str(x.name), fmt_count(x.denominator), fmt_count(x.numerator), "–", "–"] for x in df.itertuples()]
+    if target in (0.0, 1.0):
         return Figure(
-            "funnel", title, None, columns, rows, "Every practice has the same rate, so there is nothing to compare."
+            "funnel",
+            title,
+            None,
+            columns,
+            plain_rows(),
+            f"The London {measure} is {100 * target:.0f}%, so there is no spread to compare.",
         )
-    cls = st_funnel.classify(nums, dens)
-    target = float(cls["target"].iloc[0])
+    cls = st_funnel.classify(nums, dens, target)
     outlier = np.select(
         [cls["signal"].eq("above 99.8%"), cls["signal"].eq("below 99.8%")],
         ["above 99.8%", "below 99.8%"],
@@ -305,8 +388,8 @@ def _funnel(aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Inde
     svg = charts.funnel(
         "funnel",
         title,
-        f"Each dot is a practice: registered patients across, {reg.label.lower()} prevalence up. "
-        f"The line at {100 * target:.1f}% is the average of these practices; dashed lines are 95% and solid lines 99.8% limits. "
+        f"Each dot is a practice: denominator across, {measure} up. The line at {100 * target:.1f}% is the London "
+        f"value; dashed lines are 95% and solid lines 99.8% limits. "
         f"{int((outlier != 'within limits').sum())} of {len(points)} practices lie outside the 99.8% limits.",
         points,
         limits,
@@ -325,83 +408,87 @@ def _funnel(aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Inde
                 by_name.get(x.name, "not shown"),
             ]
         )
-    return Figure("funnel", title, svg, columns, rows, "Practices with suppressed counts are listed but not plotted.")
-
-
-def _spc(aggs: PracticeAggregates, ids: pd.Index, reg: Register) -> Figure:
-    inc = aggs.incidence[(aggs.incidence["register_id"] == reg.id) & aggs.incidence["practice_id"].isin(ids)]
-    end = pd.Timestamp(aggs.index_date).to_period("M").to_timestamp()
-    months = pd.date_range(end=end - pd.offsets.MonthBegin(1), periods=TREND_MONTHS - 1, freq="MS")
-    counts = (
-        inc.assign(month=pd.to_datetime(inc["month"])).groupby("month")["count"].sum().reindex(months, fill_value=0)
+    return Figure(
+        "funnel",
+        title,
+        svg,
+        columns,
+        rows,
+        "Limits around the London value; practices with suppressed counts are listed but not plotted.",
     )
-    df = publish(pd.DataFrame({"month": months, "count": counts.to_numpy()}), ["count"])
-    title = f"New {reg.label.lower()} diagnoses per month (SPC XmR chart)"
-    columns = ["Month", "New diagnoses", "Signal"]
-    if df["count"].isna().any():
-        rows = [[m.strftime("%b %Y"), fmt_count(c), ""] for m, c in zip(df["month"], df["count"], strict=True)]
+
+
+def _spc(aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: str) -> Figure:
+    """The definition's rate at every index date of the run, as an XmR chart (NHS 'Making Data Count')."""
+    df = counts(aggs, d, ids, ["index_date"], all_dates=True).sort_values("index_date").reset_index(drop=True)
+    df = publish(df, COUNTS)
+    rates = _rates(df)
+    dates = pd.to_datetime(df["index_date"])
+    title = f"{d.title}: {measure} at each index date (SPC XmR chart)"
+    columns = ["Index date", "Numerator", "Denominator", measure.capitalize(), "Signal"]
+    if len(df) < 3 or any(r[0] is None for r in rates):
+        rows = [[t.strftime("%d %b %Y"), fmt_count(x.numerator), fmt_count(x.denominator), fmt_pct(r[0]), ""]
+                for t, x, r in zip(dates, df.itertuples(), rates, strict=True)]  # fmt: skip
         return Figure(
             "spc",
             title,
             None,
             columns,
             rows,
-            "Some months have counts too small to publish, so no chart is drawn at this level.",
+            "Too few index dates, or some counts too small to publish, so no chart is drawn at this level.",
         )
-    values = df["count"].astype(float).to_numpy()
+    values = np.array([r[0] for r in rates], dtype=float)
     chart = spc.analyse(values)
     centre, lower, upper = (float(chart[c].iloc[0]) for c in ("mean", "lower", "upper"))
     signals = ["" if v == "common cause" else v for v in chart["variation"]]
-    series = pd.DataFrame({"month": df["month"], "count": values, "signal": signals})
+    series = pd.DataFrame({"month": dates, "count": values, "signal": signals})
     n_signals = sum(1 for v in signals if v)
     svg = charts.spc(
         "spc",
         title,
-        f"Monthly count of first {reg.label.lower()} diagnoses over {len(values)} months; average {centre:.1f} a month, "
-        f"process limits {max(lower, 0):.1f} to {upper:.1f}. {n_signals} month(s) show special-cause variation.",
+        f"{measure.capitalize()} of {d.title} at {len(values)} index dates; average {centre:.1f}%, process limits "
+        f"{max(lower, 0):.1f}% to {min(upper, 100):.1f}%. {n_signals} point(s) show special-cause variation.",
         series,
         centre,
         max(lower, 0.0),
-        upper,
+        min(upper, 100.0),
+        y_title=f"{measure.capitalize()} (%)",
     )
-    rows = [
-        [m.strftime("%b %Y"), fmt_count(c), s or "common cause"]
-        for m, c, s in zip(df["month"], df["count"], signals, strict=True)
-    ]
+    rows = [[t.strftime("%d %b %Y"), fmt_count(x.numerator), fmt_count(x.denominator), fmt_pct(v), s or "common cause"]
+            for t, x, v, s in zip(dates, df.itertuples(), values, signals, strict=True)]  # fmt: skip
     return Figure(
         "spc", title, svg, columns, rows,
-        "XmR chart with the NHS 'Making Data Count' rules: a point outside the limits, a shift of 7, a trend of 7, "
-        "or two of three points near a limit.",
+        "XmR chart of the rate from published counts, with the NHS 'Making Data Count' rules: a point outside the "
+        "limits, a shift of 7, a trend of 7, or two of three points near a limit.",
     )  # fmt: skip
 
 
-def _breakdown(aggs: PracticeAggregates, ids: pd.Index, reg: Register, column: str, label: str) -> Figure:
-    pop = aggs.population[aggs.population["practice_id"].isin(ids)]
-    regs = aggs.registers[(aggs.registers["register_id"] == reg.id) & aggs.registers["practice_id"].isin(ids)]
-    den = pop.groupby(column, dropna=False)["denominator"].sum()
-    num = regs.groupby(column, dropna=False)["numerator"].sum()
-    keys = [k for k in den.index if not pd.isna(k)] if column == "imd_quintile" else list(den.index)
-    keys = sorted(keys, key=lambda k: (str(k) == "Not recorded", k))
-    cats = [IMD_LABELS.get(int(k), str(k)) if column == "imd_quintile" else str(k) for k in keys]
-    df = pd.DataFrame(
-        {
-            "category": cats,
-            "denominator": [int(den.get(k, 0)) for k in keys],
-            "numerator": [int(num.get(k, 0)) for k in keys],
-        }
-    )
-    df, _ = publish_parts(df, "category", ["numerator", "denominator"], breakdown=True)
-    fig_id = "imd" if column == "imd_quintile" else "ethnicity"
-    title = f"{reg.label} prevalence by {label}"
-    columns = [label, "Registered", "On register", "Rate", "95% interval"]
-    rows, plot = [], []
+def _breakdown(
+    aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: str, column: str, label: str, fig_id: str
+) -> tuple[Figure, list[dict]]:
+    grouping = column if column in ("ethnicity_6", "imd_quintile") else "age_sex"
+    df = strata(aggs, d, ids, grouping, [column])
+    df = df.groupby(column, as_index=False)[COUNTS].sum()
+    if column == "imd_quintile":
+        df = df[df[column] != NOT_RECORDED]
+    df["_order"] = df[column].map(lambda k: (str(k) == NOT_RECORDED, str(k)))
+    df = df.sort_values("_order").drop(columns="_order")
+    df["category"] = [IMD_LABELS.get(k, str(k)) if column == "imd_quintile" else str(k) for k in df[column]]
+    df, _ = publish_parts(df[["category", *COUNTS]], "category", COUNTS, breakdown=True)
+    title = f"{d.title}: {measure} by {label.lower()}"
+    columns = [label, "Denominator", "Numerator", measure.capitalize(), "95% interval"]
+    rows, plot, data = [], [], []
     for x, (rate, lo, hi) in zip(df.itertuples(), _rates(df), strict=True):
         rows.append([x.category, fmt_count(x.denominator), fmt_count(x.numerator), fmt_pct(rate),
                      f"{lo:.1f}–{hi:.1f}%" if rate is not None else "–"])  # fmt: skip
+        data.append({"value": x.category, "numerator": x.numerator, "denominator": x.denominator,
+                     "exclusions": x.exclusions, "rate": rate, "lo": lo, "hi": hi})  # fmt: skip
         if rate is not None:
             plot.append({"category": x.category, "rate": rate, "lo": lo, "hi": hi})
     if len(plot) < 2:
-        return Figure(fig_id, title, None, columns, rows, "Too few groups with publishable counts to draw a chart.")
+        return Figure(
+            fig_id, title, None, columns, rows, "Too few groups with publishable counts to draw a chart."
+        ), data
     pdf = pd.DataFrame(plot)
     top = pdf.loc[pdf["rate"].idxmax()]
     note = "Crude rates with Wilson 95% intervals, from published (rounded) counts."
@@ -411,12 +498,13 @@ def _breakdown(aggs: PracticeAggregates, ids: pd.Index, reg: Register, column: s
     svg = charts.bars_with_ci(
         fig_id,
         title,
-        f"Crude {reg.label.lower()} prevalence for {len(pdf)} groups; highest in {top['category']} at {top['rate']:.1f}%. "
-        "Rates are not age-standardised, so part of the difference between groups can be age. " + summary,
+        f"Crude {measure} of {d.title} for {len(pdf)} groups; highest in {top['category']} at {top['rate']:.1f}%. "
+        + ("" if column == "age_band" else "Rates are not age-standardised, so part of the difference can be age. ")
+        + summary,
         pdf,
         label,
     )
-    return Figure(fig_id, title, svg, columns, rows, note)
+    return Figure(fig_id, title, svg, columns, rows, note), data
 
 
 def _inequality_summary(df: pd.DataFrame, column: str) -> str:
@@ -433,6 +521,8 @@ def _inequality_summary(df: pd.DataFrame, column: str) -> str:
             f"Slope index of inequality {res.sii:+.1f} percentage points from most to least deprived "
             f"(95% CI {res.sii_lower:+.1f} to {res.sii_upper:+.1f})."
         )
+    if column != "ethnicity_6":
+        return ""
     groups = [str(c) for c in ok["category"]]
     if "White" not in groups or len(groups) < 2 or nums[groups.index("White")] == 0:
         return ""
@@ -442,31 +532,37 @@ def _inequality_summary(df: pd.DataFrame, column: str) -> str:
 
 
 def as_json(d: Dashboard) -> dict:
-    """The API form of a dashboard: published counts and rates only (no SVG)."""
+    """The API form of a dashboard: published counts and rates only (no SVG), with what to cite."""
 
     def num(v):
         return None if v is None or pd.isna(v) else (round(float(v), 3) if isinstance(v, float) else int(v))
 
     def row(x: dict) -> dict:
-        return {k: num(x[k]) for k in ("numerator", "denominator", "rate", "lo", "hi")}
+        return {k: num(x[k]) for k in ("numerator", "denominator", "exclusions", "rate", "lo", "hi")}
+
+    def cite(x: dict) -> dict:
+        return {"definition": x["id"], "version": x["version"], "label": x["label"]}
 
     return {
         "org": {"level": SLUG_OF[d.org.level], "id": d.org.id, "name": d.org.name},
         "index_date": d.index_date,
-        "register": d.register.id,
+        "index_dates": d.index_dates,
+        "run_id": d.run_id,
+        "snapshot_id": d.snapshot_id,
+        "definition": {
+            "id": d.definition.id,
+            "version": d.definition.version,
+            "title": d.definition.title,
+            "kind": d.definition.kind,
+            "measure": d.measure,
+        },  # fmt: skip
         "prevalence": [
-            {
-                "register": s["id"],
-                "label": s["label"],
-                **row(s),
-                "dsr": num(s["dsr"]),
-                "dsr_lo": num(s["dsr_lo"]),
-                "dsr_hi": num(s["dsr_hi"]),
-            }
+            {**cite(s), **row(s), "dsr": num(s["dsr"]), "dsr_lo": num(s["dsr_lo"]), "dsr_hi": num(s["dsr_hi"])}
             for s in d.summary
-        ],  # fmt: skip
-        "indicators": [{"indicator": i["id"], "label": i["label"], **row(i)} for i in d.indicators],
+        ],
+        "indicators": [{**cite(i), **row(i)} for i in d.indicators],
         "children": [
             {"level": SLUG_OF[c["ref"].level], "id": c["ref"].id, "name": c["ref"].name, **row(c)} for c in d.children
         ],
+        "breakdowns": {k: [{"value": str(x["value"]), **row(x)} for x in rows] for k, rows in d.breakdowns.items()},
     }

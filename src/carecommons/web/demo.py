@@ -16,14 +16,25 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from carecommons.core.dates import month_ends
 from carecommons.core.paths import REFERENCE_DATA
+from carecommons.governance.optouts import DEFAULT_OPT_OUT_CONFIG
+from carecommons.reference.codelists import shipped
 from carecommons.store.analytics import connect
-from carecommons.web.aggregates import TYPE1_DISSENT
-from carecommons.web.measures import INDICATORS, REGISTERS, codelist
 
 INDEX_DATE = dt.date(2026, 11, 1)
-_QOF_KEY = {"hyp": "HYP", "dm": "DM", "ast": "AST", "copd": "COPD", "chd": "CHD", "af": "AF", "hf": "HF",
-            "stia": "STIA", "ckd": "CKD", "dem": "DEM", "dep": "DEP", "epil": "EP"}  # fmt: skip
+#: What the generator writes: (QOF prevalence key, codelist of diagnosis codes, minimum age). These are only
+#: what synthetic patients get coded with; the dashboards count them with the definitions library via the engine.
+_P = "nhsd-primary-care-domain-refsets-"
+_CONDITIONS = (("HYP", _P + "hyp_cod", 0), ("DM", _P + "dm_cod", 17), ("AST", _P + "ast_cod", 6),
+               ("COPD", _P + "copd_cod", 0), ("CHD", _P + "chd_cod", 0), ("AF", _P + "afib_cod", 0),
+               ("HF", _P + "hf_cod", 0), ("STIA", _P + "strk_cod", 0), ("DEM", _P + "dem_cod", 0),
+               ("DEP", _P + "depr_cod", 18))  # fmt: skip
+#: Measurements written for members of a condition: (condition, codelist, mean, sd).
+_READINGS = (("HYP", _P + "bp_cod", 135.0, 15.0), ("DM", "opensafely-glycated-haemoglobin-hba1c-tests", 55.0, 12.0))
+TYPE1_DISSENT = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
+#: Month ends the demo store's engine run covers (the SPC charts need a series).
+TREND_MONTHS = 12
 _ETHNICITY_6 = ["White", "Asian or Asian British", "Black or Black British", "Mixed", "Other ethnic groups", None]
 _ETHNICITY_P = [0.52, 0.18, 0.13, 0.05, 0.06, 0.06]
 
@@ -34,9 +45,15 @@ def _boroughs() -> dict[str, dict]:
 
 
 def build_demo_store(
-    path: Path | str, patients: int = 2000, practices: int = 24, boroughs: int = 6, seed: int = 7
+    path: Path | str,
+    patients: int = 2000,
+    practices: int = 24,
+    boroughs: int = 6,
+    seed: int = 7,
+    run_engine: bool = True,
 ) -> Path:
-    """Create (replacing) a DuckDB store at `path` with `patients` synthetic patients in `practices` practices."""
+    """Create (replacing) a DuckDB store at `path` with `patients` synthetic patients in `practices` practices,
+    then (unless `run_engine` is False) run the London library over it at TREND_MONTHS month ends."""
     rng = np.random.default_rng(seed)
     path = Path(path)
     if path.exists():
@@ -116,20 +133,19 @@ def build_demo_store(
     events: list[pd.DataFrame] = []
     adult_scale = np.where(age >= 18, 1.35, 0.25) * (1.0 + (5.5 - imd) * 0.04)  # more disease where more deprived
     reg_members: dict[str, np.ndarray] = {}
-    for reg in REGISTERS:
-        prev = np.array([borough_params[b]["qof_prevalence_pct_2019_20"][_QOF_KEY[reg.id]] / 100 for b in boroughs_of])
-        has = (rng.random(n) < prev * adult_scale) & (age >= reg.min_age)
-        reg_members[reg.id] = has
-        codes = sorted(codelist(reg.codelist).codes)
+    for key, codelist_name, min_age in _CONDITIONS:
+        prev = np.array([borough_params[b]["qof_prevalence_pct_2019_20"][key] / 100 for b in boroughs_of])
+        has = (rng.random(n) < prev * adult_scale) & (age >= min_age)
+        reg_members[key] = has
+        codes = sorted(shipped(codelist_name).codes)
         k = int(has.sum())
         days_ago = rng.integers(1, 12 * 365, k)
         events.append(_events(pid[has], practice_ids[has], rng.choice(codes, k), days_ago, None))
-    for ind in INDICATORS:
-        members = reg_members[ind.register_id]
-        measured = members & (rng.random(n) < 0.78)
+    for key, codelist_name, mean, sd in _READINGS:
+        measured = reg_members[key] & (rng.random(n) < 0.78)
         k = int(measured.sum())
-        codes = sorted(codelist(ind.codelist).codes)
-        values = rng.normal(55, 12, k) if ind.max_value is not None else rng.normal(135, 15, k)
+        codes = sorted(shipped(codelist_name).codes)
+        values = rng.normal(mean, sd, k)
         events.append(
             _events(pid[measured], practice_ids[measured], rng.choice(codes, k), rng.integers(1, 360, k), values)
         )
@@ -151,6 +167,12 @@ def build_demo_store(
         _insert(con, "patients", pats)
         _insert(con, "registrations", regs)
         _insert(con, "events", ev)
+        if run_engine:
+            # The dashboards read only the engine's results: compute the London library as `carecommons run` does.
+            from carecommons.definitions.library import load_library
+            from carecommons.engine import run
+
+            run(con, load_library(), month_ends(INDEX_DATE - dt.timedelta(days=1), TREND_MONTHS), progress=False)
         con.execute("CHECKPOINT")
     finally:
         con.close()

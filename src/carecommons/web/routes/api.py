@@ -15,13 +15,13 @@ from pydantic import BaseModel
 from carecommons import __version__
 from carecommons.core.errors import NotFound
 from carecommons.core.orgs import OrgLevel
+from carecommons.definitions.library import load_library
 from carecommons.governance import audit
 from carecommons.governance.purposes import Requester
 from carecommons.reference.symptoms import SymptomGuidance, load_guidance
 from carecommons.web import dashboards, oversight
 from carecommons.web.deps import current_identity, current_requester, require_roles, state
 from carecommons.web.errors import envelope
-from carecommons.web.measures import INDICATORS, REGISTERS
 from carecommons.web.roles import DASHBOARD_ROLES, OVERSIGHT_ROLES
 from carecommons.web.routes.dashboards import dashboard_for
 from carecommons.web.routes.public import transparency_figures
@@ -88,18 +88,28 @@ def me(request: Request, requester: Requester = Depends(current_requester)) -> d
 
 
 @router.get(
-    "/measures", response_model=Envelope[dict[str, Any]], summary="Registers and indicators shown on dashboards"
+    "/measures",
+    response_model=Envelope[dict[str, Any]],
+    summary="Registers and indicators shown on dashboards (the London definitions library)",
 )
 def measures() -> dict:
+    library = load_library()
+
+    def describe(d) -> dict:
+        return {
+            "id": d.id,
+            "version": d.version,
+            "title": d.title,
+            "description": d.description,
+            "group": d.group,
+            "codelists": list(d.codelists),
+        }
+
+    defs = library.all_definitions()
     return envelope(
         {
-            "registers": [
-                {"id": r.id, "label": r.label, "codelist": r.codelist, "min_age": r.min_age} for r in REGISTERS
-            ],
-            "indicators": [
-                {"id": i.id, "label": i.label, "register": i.register_id, "codelist": i.codelist, "months": i.months}
-                for i in INDICATORS
-            ],
+            "registers": [describe(d) for d in defs if d.kind.value == "register"],
+            "indicators": [describe(d) for d in defs if d.kind.value == "indicator"],
         }
     )
 
@@ -107,22 +117,30 @@ def measures() -> dict:
 @router.get(
     "/dashboards/{level}/{org_id}",
     response_model=Envelope[dict[str, Any]],
-    summary="Disclosure-controlled prevalence, indicators and children of one organisation",
-    description="level is london (org_id LONDON), ics, borough, pcn or practice. Counts are published: 1-7 "
-    "suppressed (null), others rounded to 5; rates are computed from published counts.",
+    summary="Disclosure-controlled prevalence, indicator achievement, children and breakdowns of one organisation",
+    description="level is london (org_id LONDON), ics, borough, pcn or practice; definition is a library id "
+    "(e.g. HYP_REG, DM020) for children and breakdowns. Figures are the engine's results of the newest run for "
+    "the requester's planning cohort (opt-outs removed). Counts are published: 1-7 suppressed (null), others "
+    "rounded to 5; rates are computed from published counts.",
 )
 def dashboard(
     request: Request,
     level: str,
     org_id: str,
-    register: str = Query("hyp", max_length=20),
+    definition: str = Query(dashboards.DEFAULT_DEFINITION, max_length=40),
     requester: Requester = Depends(planner),
 ) -> dict:
     lvl = dashboards.level_from_slug(level)
     if lvl is OrgLevel.LONDON:
         org_id = "LONDON"
-    dash = dashboard_for(state(request), requester, lvl, org_id, register)
-    return envelope(dashboards.as_json(dash), index_date=dash.index_date, disclosure="suppress 1-7, round to 5")
+    dash = dashboard_for(state(request), requester, lvl, org_id, definition)
+    return envelope(
+        dashboards.as_json(dash),
+        index_date=dash.index_date,
+        run_id=dash.run_id,
+        snapshot_id=dash.snapshot_id,
+        disclosure="suppress 1-7, round to 5",
+    )
 
 
 def _symptom_json(e: SymptomGuidance) -> dict:

@@ -10,7 +10,6 @@ from carecommons.governance import audit
 from carecommons.governance.purposes import Purpose, Requester
 from carecommons.web import dashboards
 from carecommons.web.deps import AppState, require_roles, state
-from carecommons.web.measures import REGISTERS
 from carecommons.web.roles import DASHBOARD_ROLES, NavItem
 from carecommons.web.templating import render
 
@@ -20,19 +19,20 @@ planner = require_roles(*DASHBOARD_ROLES)
 
 
 def dashboard_for(
-    st: AppState, requester: Requester, level: OrgLevel, org_id: str, register_id: str
+    st: AppState, requester: Requester, level: OrgLevel, org_id: str, definition_id: str
 ) -> dashboards.Dashboard:
-    """The dashboard, audited; built once per cohort, organisation and register while the aggregates last."""
+    """The dashboard, audited; built once per cohort (and results snapshot), organisation and definition while
+    the aggregates last."""
     aggs = st.aggregates.get(requester, st.session_factory)
-    key = (id(aggs), level, org_id, register_id)
+    key = (id(aggs), level, org_id, definition_id)
     dash = st.dashboard_cache.get(key)
     if dash is None:
-        dash = dashboards.build(aggs, level, org_id, register_id)
+        dash = dashboards.build(aggs, level, org_id, definition_id)
         if len(st.dashboard_cache) > 2000:
             st.dashboard_cache.clear()
         st.dashboard_cache[key] = dash
     with st.session_factory() as session:
-        audit.record(session, requester, "dashboard.view", None, f"{level.label} {org_id}, register {register_id}")
+        audit.record(session, requester, "dashboard.view", None, f"{level.label} {org_id}, definition {definition_id}")
     return dash
 
 
@@ -59,15 +59,17 @@ def dashboards_home(request: Request, requester: Requester = Depends(planner)) -
     return RedirectResponse(home_dashboard(state(request), requester), status_code=303)
 
 
-def _page(request: Request, requester: Requester, level: OrgLevel, org_id: str, register_id: str) -> Response:
-    dash = dashboard_for(state(request), requester, level, org_id, register_id)
+def _page(request: Request, requester: Requester, level: OrgLevel, org_id: str, definition_id: str) -> Response:
+    st = state(request)
+    dash = dashboard_for(st, requester, level, org_id, definition_id)
+    aggs = st.aggregates.get(requester, st.session_factory)
     return render(
         request,
         "dashboards/dashboard.html",
         {
             "dash": dash,
             "crumbs": [(c.href, c.name) for c in dash.breadcrumbs],
-            "registers": REGISTERS,
+            "definitions": list(aggs.definitions.values()),
             "fmt_count": dashboards.fmt_count,
             "fmt_pct": dashboards.fmt_pct,
             "level_slug": dashboards.SLUG_OF,
@@ -77,9 +79,11 @@ def _page(request: Request, requester: Requester, level: OrgLevel, org_id: str, 
 
 @router.get("/dashboards/london")
 def london(
-    request: Request, register: str = Query("hyp", max_length=20), requester: Requester = Depends(planner)
+    request: Request,
+    definition: str = Query(dashboards.DEFAULT_DEFINITION, max_length=40),
+    requester: Requester = Depends(planner),
 ) -> Response:
-    return _page(request, requester, OrgLevel.LONDON, "LONDON", register)
+    return _page(request, requester, OrgLevel.LONDON, "LONDON", definition)
 
 
 @router.get("/dashboards/{level}/{org_id}")
@@ -87,7 +91,7 @@ def org_dashboard(
     request: Request,
     level: str,
     org_id: str,
-    register: str = Query("hyp", max_length=20),
+    definition: str = Query(dashboards.DEFAULT_DEFINITION, max_length=40),
     requester: Requester = Depends(planner),
 ) -> Response:
-    return _page(request, requester, dashboards.level_from_slug(level), org_id, register)
+    return _page(request, requester, dashboards.level_from_slug(level), org_id, definition)
