@@ -104,15 +104,27 @@ def _ids_table(ids: Iterable[int]) -> pa.Table:
     return pa.table({"patient_id": pa.array(sorted(set(ids)), type=pa.int64())})
 
 
+_SQL_TYPES = {pa.int64(): "BIGINT", pa.string(): "VARCHAR"}
+
+
 def _materialise(con: duckdb.DuckDBPyConnection, name: str, sql: str, params: list[object], **inputs: pa.Table) -> str:
-    """Run `sql` into TEMP table `name` with small Python-side lists registered as DuckDB views."""
+    """Run `sql` into TEMP table `name`, with the small Python-side lists (one column each) as TEMP tables.
+
+    The lists go in as typed list parameters, not `con.register` of Arrow tables: registering raised DuckDB's
+    "python_arrow_scan does not exist" intermittently under concurrent web requests (reliability finding 5).
+    """
     for view, table in inputs.items():
-        con.register(view, table)
+        (col,) = table.column_names
+        sql_type = _SQL_TYPES[table.schema.field(col).type]
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {view} AS SELECT UNNEST(?::{sql_type}[]) AS {col}",
+            [table.column(col).to_pylist()],
+        )
     try:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {sql}", params)
     finally:
         for view in inputs:
-            con.unregister(view)
+            con.execute(f"DROP TABLE IF EXISTS {view}")
     return name
 
 
