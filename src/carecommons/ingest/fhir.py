@@ -115,8 +115,21 @@ FIELDS = {
 }
 
 
+def first_coding(coding: str, systems: tuple[str, ...]) -> str:
+    """Code of the first coding whose system is one of `systems`.
+
+    Nearly every resource carries the wanted coding first, so that element is tested directly and the
+    list_filter lambda (a per-row list build) runs only for the rest; the answer is the same either way.
+    """
+    in_sql = ", ".join(lit(s) for s in systems)
+    return (
+        f"(CASE WHEN {coding}[1].system IN ({in_sql}) THEN {coding}[1].code "
+        f"ELSE list_filter({coding}, lambda c: c.system IN ({in_sql}))[1].code END)"
+    )
+
+
 def sct_code(coding: str) -> str:
-    return f"list_filter({coding}, lambda c: c.system = {lit(SNOMED_SYSTEM)})[1].code"
+    return first_coding(coding, (SNOMED_SYSTEM,))
 
 
 def _ods(ref: str) -> str:
@@ -147,14 +160,15 @@ def _coded(table: str, subject: str, code: str, date: str, what: str, extra: dic
     return Mapping(table, cols, pre_field, pre_reason)
 
 
-_DMD = f"list_filter(j.medicationCodeableConcept.coding, lambda c: c.system IN ({lit(DMD_SYSTEM)}, {lit(SNOMED_SYSTEM)}))[1].code"
+_DMD = first_coding("j.medicationCodeableConcept.coding", (DMD_SYSTEM, SNOMED_SYSTEM))
 
 MAPPINGS: dict[str, Mapping] = {
     "Patient": Mapping(
         "patients",
         {
             "pid_ref": "coalesce(j.id, _full_url)",
-            "nhs_number": f"list_filter(j.identifier, lambda i: i.system = {lit(NHS_NUMBER_SYSTEM)})[1].value",
+            "nhs_number": f"(CASE WHEN j.identifier[1].system = {lit(NHS_NUMBER_SYSTEM)} THEN j.identifier[1].value "
+            f"ELSE list_filter(j.identifier, lambda i: i.system = {lit(NHS_NUMBER_SYSTEM)})[1].value END)",
             "given_name": "j.name[1].given[1]",
             "family_name": "j.name[1].family",
             "dob_t": "j.birthDate",
