@@ -111,7 +111,7 @@ def page_mix(role: str, username: str, org: str | None, ids: dict) -> list[tuple
         return common + [
             ("dash_london", "/dashboards/london", 2),
             ("dash_borough", "/dashboards/borough/{borough}", 3),
-            ("api_dash", "/api/v1/dashboards/london/london?register=dm", 3),
+            ("api_dash", "/api/v1/dashboards/london/london?definition=DM_REG", 3),
             ("api_measures", "/api/v1/measures", 1),
         ]
     if role == "ig_lead":

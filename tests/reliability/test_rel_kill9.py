@@ -213,11 +213,6 @@ def test_kill9_during_run_then_rerun_equals_clean(run_store, tmp_path: Path):
         Path(str(store) + ".wal").unlink(missing_ok=True)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="finding 2 in docs/reliability.md: a run killed mid-write leaves the newest complete run's "
-    "patient results deleted (engine writes without one transaction)",
-)
 def test_kill9_during_run_keeps_previous_results_readable(run_store, tmp_path: Path):
     """Between a crash and the re-run, readers must still see the previous complete run, whole."""
     base, duration, _ref, rows = run_store

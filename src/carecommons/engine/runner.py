@@ -246,18 +246,49 @@ def run(
         ("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, dates)),
     ]
     counts: dict[str, int] = {}
-    with _progress(progress) as bar:
-        task = bar.add_task("carecommons run", total=len(steps)) if bar else None
-        for name, step in steps:
-            if bar:
-                bar.update(task, description=name)
-            t0 = time.perf_counter()
-            counts[name] = step()
-            timings[name] = time.perf_counter() - t0
-            if bar:
-                bar.advance(task)
-    seconds = time.perf_counter() - started
     versions = {p.definition_id: p.version for p in plan}
+    # Evaluation only fills a TEMP table; every write to the results tables, and the results_runs row that
+    # makes them visible, happen in one transaction, so a crash (even kill -9) leaves the previous complete
+    # run readable instead of a half-replaced one.
+    in_transaction = False
+    try:
+        with _progress(progress) as bar:
+            task = bar.add_task("carecommons run", total=len(steps)) if bar else None
+            for name, step in steps:
+                if name != "evaluate definitions" and not in_transaction:
+                    con.execute("BEGIN TRANSACTION")
+                    in_transaction = True
+                if bar:
+                    bar.update(task, description=name)
+                t0 = time.perf_counter()
+                counts[name] = step()
+                timings[name] = time.perf_counter() - t0
+                if bar:
+                    bar.advance(task)
+        seconds = time.perf_counter() - started
+        _record_run(con, run_id, snap, backend, started_at, dates, versions, plan, seconds, counts)
+        con.execute("COMMIT")
+        in_transaction = False
+    finally:
+        if in_transaction:
+            con.execute("ROLLBACK")
+    con.execute(f"DROP TABLE IF EXISTS {WIDE}")
+    con.execute("DROP TABLE IF EXISTS cc_agg")
+    return RunSummary(
+        run_id=run_id,
+        snapshot_id=snap,
+        backend=backend,
+        index_dates=dates,
+        definitions=versions,
+        population_rows=counts["evaluate definitions"],
+        patient_rows=counts["write patient results"],
+        aggregate_rows=counts["write aggregates"],
+        seconds=seconds,
+        timings=timings,
+    )
+
+
+def _record_run(con, run_id, snap, backend, started_at, dates, versions, plan, seconds, counts) -> None:
     con.execute(
         "INSERT INTO results_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
@@ -272,20 +303,6 @@ def run(
             seconds,
             counts["evaluate definitions"],
         ],
-    )
-    con.execute(f"DROP TABLE IF EXISTS {WIDE}")
-    con.execute("DROP TABLE IF EXISTS cc_agg")
-    return RunSummary(
-        run_id=run_id,
-        snapshot_id=snap,
-        backend=backend,
-        index_dates=dates,
-        definitions=versions,
-        population_rows=counts["evaluate definitions"],
-        patient_rows=counts["write patient results"],
-        aggregate_rows=counts["write aggregates"],
-        seconds=seconds,
-        timings=timings,
     )
 
 
