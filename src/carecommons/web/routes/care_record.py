@@ -69,7 +69,7 @@ def _risk_scores(con, patient_id: int, index: dt.date) -> list[RiskScore]:
     try:
         from carecommons.risk.efi import frailty
 
-        df = frailty(con, index)
+        df = frailty(con, index, patient_ids=[patient_id])
         row = df[df["patient_id"] == patient_id]
         if row.empty:
             return [RiskScore("Electronic Frailty Index (eFI)", None, "not applicable (under 65)")]
