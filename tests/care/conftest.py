@@ -7,79 +7,19 @@ Index date 2026-06-30; the flu season then started on 2025-09-01.
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
 import duckdb
-import psycopg
 import pytest
 from care_testdata import PASSWORD, build_store  # tests/care is on sys.path (rootdir import mode)
-from sqlalchemy import Engine, delete, inspect, text
 from sqlalchemy.orm import Session
 
 from carecommons.governance import agreements, orgs, relationships, users
 from carecommons.governance.agreements import Flow
 from carecommons.governance.purposes import Purpose, Requester
-from carecommons.store.migrate import upgrade
-from carecommons.store.models import Base
-from carecommons.store.operational import make_engine, make_sessionmaker
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
-
-
-@pytest.fixture(scope="session")
-def pg_url() -> Iterator[str]:
-    """A schema of its own in database `test` for this run, dropped afterwards."""
-    try:
-        with psycopg.connect(PG_ADMIN):
-            pass
-    except psycopg.OperationalError as err:
-        pytest.skip(f"PostgreSQL on 127.0.0.1:5432 is unreachable ({err.__class__.__name__})")
-    schema = f"cc_care_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE SCHEMA "{schema}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/test?options=-csearch_path%3D{schema}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE')
-
-
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('careop') / 'operational.sqlite'}"
-
-
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def migrated_engine(request) -> Iterator[Engine]:
-    """One database per backend per session, brought to head by the real migrations (0001 + 0002_care)."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_url")
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-def _empty(engine: Engine) -> None:
-    present = set(inspect(engine).get_table_names())
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name in present and table.name != "gov_audit_head":
-                conn.execute(delete(table))
-        conn.execute(text("UPDATE gov_audit_head SET last_seq = 0, last_hash = :g"), {"g": "0" * 64})
-
-
-@pytest.fixture
-def engine(migrated_engine: Engine) -> Engine:
-    _empty(migrated_engine)
-    return migrated_engine
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with make_sessionmaker(engine)() as s:
-        yield s
 
 
 @pytest.fixture

@@ -4,46 +4,15 @@ record store in DuckDB with hand-made practices and patients."""
 from __future__ import annotations
 
 import datetime as dt
-import uuid
 from collections.abc import Iterator
 
 import duckdb
-import psycopg
 import pytest
-from sqlalchemy import Engine, delete, inspect, text
-from sqlalchemy.orm import Session
 
 from carecommons.store.analytics import create_tables
-from carecommons.store.migrate import upgrade
-from carecommons.store.models import Base
-from carecommons.store.operational import make_engine, make_sessionmaker
 
 PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 TODAY = dt.date(2026, 11, 1)
-
-
-def _pg_reachable() -> str | None:
-    try:
-        with psycopg.connect(PG_ADMIN):
-            return None
-    except psycopg.OperationalError as err:
-        return f"PostgreSQL on 127.0.0.1:5432 is unreachable ({err.__class__.__name__})"
-
-
-@pytest.fixture(scope="session")
-def pg_database() -> Iterator[str]:
-    """A database of its own for this test session, dropped afterwards."""
-    reason = _pg_reachable()
-    if reason:
-        pytest.skip(reason)
-    name = f"cc_gov_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-    finally:
-        with psycopg.connect(PG_ADMIN, autocommit=True) as conn:
-            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(autouse=True)
@@ -55,42 +24,6 @@ def fast_password_hashing(monkeypatch):
     from carecommons.governance import users
 
     monkeypatch.setattr(users, "_HASHER", PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1))
-
-
-@pytest.fixture(scope="session")
-def sqlite_url(tmp_path_factory) -> str:
-    return f"sqlite:///{tmp_path_factory.mktemp('opdb') / 'operational.sqlite'}"
-
-
-@pytest.fixture(scope="session", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
-def migrated_engine(request) -> Iterator[Engine]:
-    """One migrated database per backend per session; tests share it and start from empty tables."""
-    url = request.getfixturevalue("sqlite_url" if request.param == "sqlite" else "pg_database")
-    upgrade(url)
-    engine = make_engine(url)
-    yield engine
-    engine.dispose()
-
-
-def _empty(engine: Engine) -> None:
-    present = set(inspect(engine).get_table_names())
-    with engine.begin() as conn:
-        for table in reversed(Base.metadata.sorted_tables):
-            if table.name in present and table.name != "gov_audit_head":
-                conn.execute(delete(table))
-        conn.execute(text("UPDATE gov_audit_head SET last_seq = 0, last_hash = :g"), {"g": "0" * 64})
-
-
-@pytest.fixture
-def engine(migrated_engine: Engine) -> Engine:
-    _empty(migrated_engine)
-    return migrated_engine
-
-
-@pytest.fixture
-def session(engine: Engine) -> Iterator[Session]:
-    with make_sessionmaker(engine)() as s:
-        yield s
 
 
 # --- a tiny record store ---------------------------------------------------------------------------------
