@@ -19,7 +19,6 @@ from carecommons.governance import agreements, orgs, relationships, users
 from carecommons.governance.agreements import Flow
 from carecommons.governance.purposes import Purpose, Requester
 
-PG_ADMIN = "host=127.0.0.1 port=5432 user=postgres dbname=test connect_timeout=3"
 
 
 @pytest.fixture

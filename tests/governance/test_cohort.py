@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
-from conftest import TODAY
+from gov_testdata import TODAY
 from sqlalchemy import select
 
 from carecommons.core.errors import AccessDenied

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import duckdb
-from conftest import build_store
+from gov_testdata import build_store
 from sqlalchemy import text
 from typer.testing import CliRunner
 

@@ -12,7 +12,7 @@ import datetime as dt
 import duckdb
 import pandas as pd
 import pytest
-from conftest import TODAY, build_store
+from gov_testdata import TODAY, build_store
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 

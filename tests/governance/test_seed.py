@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from conftest import TODAY
+from gov_testdata import TODAY
 
 from carecommons.governance import users
 from carecommons.governance.cohort import allowed_patients
