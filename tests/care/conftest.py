@@ -20,7 +20,6 @@ from carecommons.governance.agreements import Flow
 from carecommons.governance.purposes import Purpose, Requester
 
 
-
 @pytest.fixture
 def con() -> Iterator[duckdb.DuckDBPyConnection]:
     c = duckdb.connect()

@@ -11,7 +11,6 @@ import pytest
 from gov_testdata import TYPE1, WITHDRAW, build_store  # tests/governance is on sys.path (rootdir import mode)
 
 
-
 @pytest.fixture(autouse=True)
 def fast_password_hashing(monkeypatch):
     """Real argon2id with light parameters: the production cost (~0.3 s a hash here) would dominate the suite.
