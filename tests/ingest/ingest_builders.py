@@ -11,6 +11,10 @@ import hashlib
 import json
 from pathlib import Path
 
+import duckdb
+
+from carecommons.core.schema import ALL_TABLES
+
 NHS = "https://fhir.nhs.uk/Id/nhs-number"
 SCT = "http://snomed.info/sct"
 DMD = "https://dmd.nhs.uk"
@@ -205,3 +209,19 @@ def write_hospital(root: Path, trust: str, date: str, bundles: list[list[dict]])
         (extract / f"discharges-{i:03d}.json").write_text(json.dumps(doc, indent=1))
     write_manifest(extract, "hospital", trust, date)
     return extract
+
+
+VOLATILE = {"started_at", "finished_at"}
+
+
+def snapshot(store: Path) -> dict[str, list[tuple]]:
+    """Every canonical table's rows, sorted, without load timings (they differ run to run)."""
+    con = duckdb.connect(str(store), read_only=True)
+    try:
+        out = {}
+        for t in ALL_TABLES:
+            cols = ", ".join(c for c in t.column_names if c not in VOLATILE)
+            out[t.name] = sorted(con.execute(f"SELECT {cols} FROM {t.name}").fetchall(), key=repr)
+        return out
+    finally:
+        con.close()

@@ -6,25 +6,9 @@ from pathlib import Path
 
 import duckdb
 from conftest import EXTRACT, ODS_FHIR, fhir_resources
-from ingest_builders import NHS_OK, SYSTOLIC, observation, patient, write_gp_fhir
+from ingest_builders import NHS_OK, SYSTOLIC, observation, patient, snapshot, write_gp_fhir
 
-from carecommons.core.schema import ALL_TABLES
 from carecommons.ingest import ingest
-
-VOLATILE = {"started_at", "finished_at"}
-
-
-def snapshot(store: Path) -> dict[str, list[tuple]]:
-    """Every canonical table's rows, sorted, without load timings (they differ run to run)."""
-    con = duckdb.connect(str(store), read_only=True)
-    try:
-        out = {}
-        for t in ALL_TABLES:
-            cols = ", ".join(c for c in t.column_names if c not in VOLATILE)
-            out[t.name] = sorted(con.execute(f"SELECT {cols} FROM {t.name}").fetchall(), key=repr)
-        return out
-    finally:
-        con.close()
 
 
 def test_same_sources_twice_change_nothing(sources: Path, tmp_path: Path):

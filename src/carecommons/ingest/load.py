@@ -13,6 +13,7 @@ import datetime as dt
 import os
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 
 import duckdb
 
@@ -56,8 +57,13 @@ def load_extract(
     con: duckdb.DuckDBPyConnection,
     ex: Extract,
     stage: Callable[[duckdb.DuckDBPyConnection, Extract], Staged],
+    commit_lock: AbstractContextManager | None = None,
 ) -> ExtractResult:
-    """Stage, validate and commit one extract; never raises for data problems (they become quarantine)."""
+    """Stage, validate and commit one extract; never raises for data problems (they become quarantine).
+
+    `commit_lock` is held only around the commit, so other extracts can be staged on other connections
+    meanwhile while canonical-table writes still happen one extract at a time.
+    """
     t0 = time.perf_counter()
     result = ExtractResult(
         path=str(ex.directory), feed=ex.feed, org=ex.org, extract_date=ex.extract_date, load_id=ex.load_id, status=""
@@ -75,7 +81,8 @@ def load_extract(
         result.files = [
             FileResult(f.name, f.sha256, staged.received.get(f.name, 0), *counts.get(f.name, (0, 0))) for f in ex.files
         ]
-        _commit(con, ex, staged, result.files, started)
+        with commit_lock or nullcontext():
+            _commit(con, ex, staged, result.files, started)
     except (CarecommonsError, duckdb.Error) as err:
         _rollback_quietly(con)
         if isinstance(err, duckdb.Error):
