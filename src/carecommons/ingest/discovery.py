@@ -89,13 +89,16 @@ class Discovered:
     refused: list[tuple[str, CarecommonsError]]
 
 
-def discover(sources: Sequence[Path]) -> Discovered:
+def discover(sources: Sequence[Path], hash_files: bool = True) -> Discovered:
     """Find every extract (directory with manifest.json) and reference/practices.csv under `sources`.
 
     Extracts come back oldest first per organisation, so a run over several dates of one practice
     ends with the newest loaded. A source that does not exist or holds nothing loadable is an error:
     a typo in a path must not look like a successful, empty load. An extract whose manifest is
     broken or whose checksums do not match is refused on its own; the others still load.
+
+    With `hash_files=False` the files are not read yet: the caller must call :func:`hash_extract` on each
+    extract before loading it (ingest does so in its workers, so hashing one extract overlaps loading another).
     """
     manifests: list[tuple[Path, Path]] = []  # (manifest path, root used for relative names)
     practice_files: list[Path] = []
@@ -138,7 +141,8 @@ def discover(sources: Sequence[Path]) -> Discovered:
             extracts.append(read_extract(manifest, root))
         except CarecommonsError as err:
             refused.append((str(manifest.parent), err))
-    refused.extend(_hash_all(extracts))
+    if hash_files:
+        refused.extend(_hash_all(extracts))
     bad = {name for name, _ in refused}
     extracts = [e for e in extracts if str(e.directory) not in bad]
     extracts.sort(key=lambda e: (e.feed != "gp", e.feed, e.org, e.extract_date, str(e.directory)))
@@ -213,27 +217,38 @@ def _source_file(path: Path, root: Path, declared_sha: str | None, rows: object)
     )
 
 
-def _hash_all(extracts: Iterable[Extract]) -> list[tuple[str, CarecommonsError]]:
-    """Hash every file (two threads: hashing is I/O and C-bound) and check declared checksums.
+def hash_extract(extract: Extract) -> CarecommonsError | None:
+    """Hash the files of one extract (filling in checksums and line counts); the error if one does not match.
 
     A mismatch means the extract was corrupted or is still being written: loading it would store
     data nobody sent, so the extract is refused with a fix rather than quarantined row by row.
     """
+    error = None
+    for i, f in enumerate(extract.files):
+        digest, lines = hash_and_count(f.path)
+        if f.sha256 and f.sha256.lower() != digest and error is None:
+            error = _mismatch(f.name)
+        extract.files[i] = SourceFile(f.path, f.name, digest, f.size, f.declared_rows, lines)
+    return error
+
+
+def _mismatch(name: str) -> CarecommonsError:
+    return InvalidInput(
+        name,
+        "SHA-256 checksum does not match the manifest (file corrupted or still being written)",
+        "re-send the extract; do not edit files after the manifest is written",
+    )
+
+
+def _hash_all(extracts: Iterable[Extract]) -> list[tuple[str, CarecommonsError]]:
+    """Hash every file (two threads: hashing is I/O and C-bound) and check declared checksums (see
+    :func:`hash_extract` for why a mismatch refuses the whole extract)."""
     jobs = [(e, i, f) for e in extracts for i, f in enumerate(e.files)]
     with ThreadPoolExecutor(max_workers=2) as pool:
         digests = list(pool.map(lambda j: hash_and_count(j[2].path), jobs))
     refused: list[tuple[str, CarecommonsError]] = []
     for (extract, i, f), (digest, lines) in zip(jobs, digests, strict=True):
         if f.sha256 and f.sha256.lower() != digest:
-            refused.append(
-                (
-                    str(extract.directory),
-                    InvalidInput(
-                        f.name,
-                        "SHA-256 checksum does not match the manifest (file corrupted or still being written)",
-                        "re-send the extract; do not edit files after the manifest is written",
-                    ),
-                )
-            )
+            refused.append((str(extract.directory), _mismatch(f.name)))
         extract.files[i] = SourceFile(f.path, f.name, digest, f.size, f.declared_rows, lines)
     return refused

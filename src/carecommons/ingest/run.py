@@ -14,7 +14,7 @@ from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, T
 
 from carecommons.core.errors import InvalidInput
 from carecommons.ingest import lookups, units
-from carecommons.ingest.discovery import Extract, discover
+from carecommons.ingest.discovery import Extract, discover, hash_extract
 from carecommons.ingest.load import load_extract
 from carecommons.ingest.practices import load_practices
 from carecommons.ingest.staging import Staged, stage_gp
@@ -68,7 +68,7 @@ def ingest(store: Path, sources: Sequence[Path], progress: bool = True, workers:
     n_workers = workers if workers is not None else default_workers()
     if n_workers < 1:
         raise InvalidInput("workers", f"{n_workers} is below 1", "give 1 or more workers")
-    found = discover([Path(s) for s in sources])
+    found = discover([Path(s) for s in sources], hash_files=False)
     summary = IngestSummary()
     for name, err in found.refused:
         summary.extracts.append(
@@ -147,7 +147,19 @@ def _load_extracts(
                     group = pending.pop(0)
                 for i in group:
                     ex = extracts[i]
-                    result = load_extract(cur, ex, stagers[ex.feed], commit_lock)
+                    refused = hash_extract(ex)  # here, not up front: hashing one extract overlaps loading another
+                    if refused is not None:
+                        result = ExtractResult(
+                            path=str(ex.directory),
+                            feed=ex.feed,
+                            org=ex.org,
+                            extract_date=ex.extract_date,
+                            load_id=None,
+                            status="failed",
+                            error=refused,
+                        )
+                    else:
+                        result = load_extract(cur, ex, stagers[ex.feed], commit_lock)
                     results[i] = result
                     advance(f"{ex.feed} {ex.org}", ex.total_bytes, result)
         except BaseException as err:  # re-raised in the caller's thread; the other workers stop

@@ -211,15 +211,15 @@ def _patient_rules(fields: Mapping[str, str]) -> list[Rule]:
     ]
 
 
-def _with_patient(org: str, table: str, extra_select: str = "", extra_join: str = "") -> str:
-    """Candidate rows with their patient key and the patient's status.
+def _patient_ctes(org: str, table: str) -> str:
+    """CTEs ending in `c`: candidate rows with their patient key and the patient's status.
 
     A patient has dozens of rows, so the key (a regex and maybe an MD5) and the `_pstat` lookup are
     computed once per DISTINCT reference and joined back: one cheap hash join instead of per-row work.
     A NULL reference matches nothing, so its `_pid` is NULL exactly as patient_key would give.
     """
     return f"""
-        WITH r AS (
+        r AS (
             SELECT ref, {patient_key(blank_to_null("ref"), org)} AS _pid
             FROM (SELECT DISTINCT pid_ref AS ref FROM _c_{table} WHERE pid_ref IS NOT NULL)
         ), k AS (
@@ -228,7 +228,13 @@ def _with_patient(org: str, table: str, extra_select: str = "", extra_join: str 
         ), c AS (
             SELECT t.* EXCLUDE (pid_ref), k._pid, k._p_ok, k._p_dob, k._p_file, k._p_line
             FROM _c_{table} t LEFT JOIN k ON k.ref = t.pid_ref
-        )
+        )"""
+
+
+def _with_patient(org: str, table: str, extra_select: str = "", extra_join: str = "") -> str:
+    """A query over the candidate rows with their patient key and status (see :func:`_patient_ctes`)."""
+    return f"""
+        WITH {_patient_ctes(org, table)}
         SELECT c.* {extra_select}
         FROM c {extra_join}
     """
@@ -304,34 +310,30 @@ def _validate_events(con: duckdb.DuckDBPyConnection, org: str, ref: dt.date, fie
         f"THEN ({num} - 2.15) * 10.929 ELSE {num} * _u_factor + _u_offset END"
     )
     unit = "CASE WHEN value_t IS NULL THEN NULL WHEN _is_hba1c AND _u_canonical = '%' THEN 'mmol/mol' ELSE _u_canonical END"
-    base = _with_patient(
-        org,
-        "events",
-        extra_select=", k.ok AS _code_valid, u.canonical AS _u_canonical, u.factor AS _u_factor, "
-        "u.offset_ AS _u_offset, h.code IS NOT NULL AS _is_hba1c",
-        extra_join="LEFT JOIN _code_ok k ON k.code = c.code LEFT JOIN _unit_map u ON u.raw = trim(c.unit_t) "
-        "LEFT JOIN _hba1c_codes h ON h.code = c.code",
-    )
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _b_events AS {base}")
+    # One statement, no intermediate table: materialising the joined rows (about 25 columns) cost more than
+    # every join and rule together. Duplicates are rare, so one 64-bit hash per row finds candidate repeats
+    # cheaply (hash() treats NULLs alike, as IS NOT DISTINCT FROM does); only those rows are grouped exactly,
+    # so a hash collision can never mark two different events as duplicates.
     con.execute(f"""
         CREATE OR REPLACE TEMP TABLE _v_events AS
-        WITH b AS (SELECT * FROM _b_events), dup AS (
-            -- Duplicates are rare: one 64-bit hash per row finds candidate repeats cheaply (hash() treats
-            -- NULLs alike, as IS NOT DISTINCT FROM does); only those rows are grouped exactly, so a hash
-            -- collision can never mark two different events as duplicates.
+        WITH {_patient_ctes(org, "events")}, rep AS (
+            SELECT hash(_pid, code, date_t, value_t, unit_t) AS h FROM c GROUP BY h HAVING count(*) > 1
+        ), dup AS (
             SELECT _pid, code, date_t, value_t, unit_t, min({{'f': _file, 'l': _line}}) AS _first
-            FROM _b_events
-            WHERE hash(_pid, code, date_t, value_t, unit_t) IN (
-                SELECT hash(_pid, code, date_t, value_t, unit_t) AS h FROM _b_events GROUP BY h HAVING count(*) > 1
-            )
+            FROM c WHERE hash(_pid, code, date_t, value_t, unit_t) IN (SELECT h FROM rep)
             GROUP BY ALL HAVING count(*) > 1
         ), d AS (
-            SELECT b.*,
-                CASE WHEN dup._first IS NULL OR {{'f': b._file, 'l': b._line}} = dup._first THEN 1 ELSE 2 END AS _dup_rank,
+            SELECT c.*, ok.ok AS _code_valid, u.canonical AS _u_canonical, u.factor AS _u_factor,
+                u.offset_ AS _u_offset, h.code IS NOT NULL AS _is_hba1c,
+                CASE WHEN dup._first IS NULL OR {{'f': c._file, 'l': c._line}} = dup._first THEN 1 ELSE 2 END AS _dup_rank,
                 dup._first.f AS _dup_file, dup._first.l AS _dup_line
-            FROM b LEFT JOIN dup ON dup._pid IS NOT DISTINCT FROM b._pid AND dup.code IS NOT DISTINCT FROM b.code
-                AND dup.date_t IS NOT DISTINCT FROM b.date_t AND dup.value_t IS NOT DISTINCT FROM b.value_t
-                AND dup.unit_t IS NOT DISTINCT FROM b.unit_t
+            FROM c
+            LEFT JOIN _code_ok ok ON ok.code = c.code
+            LEFT JOIN _unit_map u ON u.raw = trim(c.unit_t)
+            LEFT JOIN _hba1c_codes h ON h.code = c.code
+            LEFT JOIN dup ON dup._pid IS NOT DISTINCT FROM c._pid AND dup.code IS NOT DISTINCT FROM c.code
+                AND dup.date_t IS NOT DISTINCT FROM c.date_t AND dup.value_t IS NOT DISTINCT FROM c.value_t
+                AND dup.unit_t IS NOT DISTINCT FROM c.unit_t
         )
         SELECT _pid AS patient_id, {lit(org)} AS practice_id, code, {full_date("date_t")} AS date,
             {value} AS value, {unit} AS unit,
