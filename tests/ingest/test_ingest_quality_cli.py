@@ -63,7 +63,7 @@ def test_practice_quality_figures(tmp_path: Path):
 def test_cli_ingest_quarantine_dq(tmp_path: Path):
     _practice(tmp_path / "src")
     store = str(tmp_path / "s.duckdb")
-    res = runner.invoke(app, ["ingest", "--store", store, "--no-progress", str(tmp_path / "src")])
+    res = runner.invoke(app, ["ingest", "--store", store, "--no-progress", "--workers", "2", str(tmp_path / "src")])
     assert res.exit_code == 0, res.output
     assert "received 9 = loaded 8 + quarantined 1" in " ".join(res.output.split())
     res = runner.invoke(app, ["quarantine", "--store", store, "--practice", "E83003"])
@@ -82,6 +82,8 @@ def test_cli_exit_codes(tmp_path: Path):
     store = str(tmp_path / "s.duckdb")
     res = runner.invoke(app, ["ingest", "--store", store, "--no-progress", str(tmp_path / "missing")])
     assert res.exit_code == 2 and "does not exist" in res.output
+    res = runner.invoke(app, ["ingest", "--store", store, "--workers", "0", str(tmp_path / "src")])
+    assert res.exit_code == 2 and "--workers" in res.output
     bad = tmp_path / "src" / "gp" / "E83003" / "2026-11-01" / "fhir" / "Patient.ndjson"
     bad.write_text(bad.read_text() + "\n")  # changes the checksum the manifest declares
     res = runner.invoke(app, ["ingest", "--store", store, "--no-progress", str(tmp_path / "src")])

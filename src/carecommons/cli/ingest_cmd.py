@@ -28,12 +28,18 @@ def ingest_command(
         None, "--store", help="Record store file (default: CARECOMMONS_HOME/store.duckdb)."
     ),
     progress: bool = typer.Option(True, "--progress/--no-progress", help="Show a progress bar."),
+    workers: int | None = typer.Option(
+        None,
+        "--workers",
+        min=1,
+        help="Extracts staged at once (default: one per core, at most 4; or CARECOMMONS_INGEST_WORKERS).",
+    ),
 ) -> None:
     """Load FHIR NDJSON/Bundles and CSV extracts into the record store; bad rows go to quarantine."""
     from carecommons.ingest import ingest
 
     try:
-        summary = ingest(store or paths.store_path(), sources, progress=progress)
+        summary = ingest(store or paths.store_path(), sources, progress=progress, workers=workers)
     except CarecommonsError as err:
         console.print(f"[red]error[/red] {err}")
         raise typer.Exit(2) from err
