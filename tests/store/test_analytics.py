@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +75,20 @@ def test_export_parquet_round_trips(tmp_path: Path):
     with pytest.raises(InvalidInput):
         export_parquet(con, tmp_path / "pq", ["nope"])
     con.close()
+
+
+def test_memory_limit_defaults_to_half_the_machine_and_can_be_set(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("CARECOMMONS_DUCKDB_MEMORY", raising=False)
+    con = connect(tmp_path / "s.duckdb")
+    limit = con.execute("SELECT current_setting('memory_limit')").fetchone()[0]
+    con.close()
+    total_gib = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / (1 << 30)
+    value, unit = limit.split()
+    assert unit == "GiB" and abs(float(value) - total_gib / 2) < 0.2, limit
+    monkeypatch.setenv("CARECOMMONS_DUCKDB_MEMORY", "300MiB")
+    con = connect(tmp_path / "s.duckdb", read_only=True)
+    assert con.execute("SELECT current_setting('memory_limit')").fetchone()[0] == "300.0 MiB"
+    con.close()
+    monkeypatch.setenv("CARECOMMONS_DUCKDB_MEMORY", "lots")
+    with pytest.raises(InvalidInput, match="CARECOMMONS_DUCKDB_MEMORY"):
+        connect(tmp_path / "s.duckdb")
