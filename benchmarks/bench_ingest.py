@@ -1,6 +1,7 @@
 """Ingest throughput: FHIR NDJSON resources/s and CSV rows/s on generated GP extracts.
 
 Usage: .venv/bin/python benchmarks/bench_ingest.py [--patients 20000] [--obs-per-patient 40] [--practices 4]
+       [--workers N]
 
 Generates FHIR and CSV extracts (DuckDB COPY, so generation is not the bottleneck), then times
 `carecommons.ingest.ingest` on each into a fresh store. Until synth lands this stands in for a
@@ -107,6 +108,7 @@ def main() -> None:
     ap.add_argument("--patients", type=int, default=20000)
     ap.add_argument("--obs-per-patient", type=int, default=40)
     ap.add_argument("--practices", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=None, help="extracts staged at once (default: ingest's own)")
     args = ap.parse_args()
     work = Path(tempfile.mkdtemp(prefix="bench_ingest_"))
     try:
@@ -117,8 +119,9 @@ def main() -> None:
             gen_s = time.perf_counter() - t
             size = sum(p.stat().st_size for p in src.rglob("*") if p.is_file())
             store = work / f"{kind}.duckdb"
+            load_before = os.getloadavg()[0]
             t, c = time.perf_counter(), _cpu()
-            summary = ingest(store, [src], progress=False)
+            summary = ingest(store, [src], progress=False, workers=args.workers)
             secs, cpu = time.perf_counter() - t, _cpu() - c
             assert summary.ok and summary.received == n, (summary.received, n)
             t = time.perf_counter()
@@ -130,7 +133,7 @@ def main() -> None:
                 f"{kind}: {n:,} {unit} ({size / 1e6:.0f} MB, {args.practices} practices) in {secs:.2f} s = "
                 f"{n / secs:,.0f} {unit}/s; CPU {cpu:.2f} s = {n / cpu:,.0f} {unit}/CPU-s; "
                 f"quarantined {summary.quarantined}; re-run (all skipped) {skip_s:.2f} s; generation {gen_s:.1f} s; "
-                f"load average at end {os.getloadavg()[0]:.1f}"
+                f"load average before {load_before:.1f}, at end {os.getloadavg()[0]:.1f}; workers {args.workers or 'default'}"
             )
     finally:
         shutil.rmtree(work, ignore_errors=True)
