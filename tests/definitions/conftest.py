@@ -15,7 +15,6 @@ import duckdb
 import pytest
 
 from carecommons.core.schema import TABLES_BY_NAME
-from carecommons.definitions.plan import Planned
 from carecommons.definitions.reference import evaluate
 from carecommons.engine.backends import duckdb_rows, postgres_rows, spark_rows
 from carecommons.engine.compiler import compile_plan
@@ -92,31 +91,32 @@ def pg_conn():
     conn.close()
 
 
-Runner = Callable[[Tables, dict[str, frozenset[str]], list[Planned], list[dt.date]], dict]
+Runner = Callable[..., dict]
 
 
 @pytest.fixture(scope="session")
 def run_on(request, tmp_path_factory) -> Callable[[str], Runner]:
-    """run_on(backend)(tables, codelists, plan, index_dates) -> rows keyed by (patient_id, index_date)."""
+    """run_on(backend)(tables, codelists, plan, index_dates[, strategy]) -> rows keyed by (patient_id, index_date);
+    `strategy` is the compiler's (auto, series, buckets)."""
 
     def for_backend(backend: str) -> Runner:
-        def run(tables, codelists, plan, dates):
+        def run(tables, codelists, plan, dates, strategy="auto"):
             if backend == "reference":
                 return normalise(evaluate(tables, codelists, plan, dates))
             if backend == "duckdb":
                 con = load_duckdb(tables)
-                return normalise(duckdb_rows(con, compile_plan(plan, codelists, dates, "duckdb")))
+                return normalise(duckdb_rows(con, compile_plan(plan, codelists, dates, "duckdb", strategy)))
             if backend == "postgres":
                 conn = request.getfixturevalue("pg_conn")
                 load_postgres(conn, tables)
-                return normalise(postgres_rows(conn, compile_plan(plan, codelists, dates, "postgres")))
+                return normalise(postgres_rows(conn, compile_plan(plan, codelists, dates, "postgres", strategy)))
             if backend == "spark":
                 from carecommons.engine.spark import register_from_duckdb
 
                 session = request.getfixturevalue("spark")
                 con = load_duckdb(tables)
                 register_from_duckdb(session, con, tmp_path_factory.mktemp("spark"), ENGINE_TABLES)
-                return normalise(spark_rows(session, compile_plan(plan, codelists, dates, "spark")))
+                return normalise(spark_rows(session, compile_plan(plan, codelists, dates, "spark", strategy)))
             raise ValueError(backend)
 
         return run
