@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/bench_engine.py --patients 1000000 --months 1
     .venv/bin/python benchmarks/bench_engine.py --patients 100000 --months 24
 
-Each measured step runs in its own child process so its peak memory (max RSS from wait4) is its own:
+Each measured step runs in its own child process so its peak memory (max RSS from wait4) and its CPU seconds
+(user + system, all threads, from wait4) are its own:
 ``scan`` (one plain DuckDB scan of the four events columns the engine reads), ``evaluate`` (the compiled
 library at 1 index date, or at N monthly index dates, into a temp table) and ``run`` (engine.run: evaluate
 plus writing results_population / results_patient / results_aggregate). The store is generated once with
@@ -16,6 +17,7 @@ import argparse
 import datetime as dt
 import json
 import os
+import resource
 import subprocess
 import sys
 import time
@@ -40,6 +42,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.memory_limit:
         con.execute(f"SET memory_limit = '{args.memory_limit}'")
     dates = month_ends(INDEX, args.months)
+    r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     extra: dict[str, object] = {}
     if args.step == "generate":
@@ -61,6 +64,9 @@ def _child(args: argparse.Namespace) -> None:
         summary = run(con, load_library(), dates, progress=False)
         extra = {"timings": summary.timings, "patient_rows": summary.patient_rows}
     extra["seconds"] = time.perf_counter() - t0
+    r1 = resource.getrusage(resource.RUSAGE_SELF)
+    # CPU of the step alone (all threads), without the child's start-up and imports
+    extra["step_cpu_seconds"] = r1.ru_utime + r1.ru_stime - r0.ru_utime - r0.ru_stime
     print(json.dumps(extra, default=str))
 
 
@@ -71,6 +77,7 @@ def _measure(args: argparse.Namespace, step: str) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.memory_limit:
         cmd += ["--memory-limit", args.memory_limit]
+    load_before = os.getloadavg()[0]
     wall = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
     _pid, status, usage = os.wait4(proc.pid, 0)
@@ -80,6 +87,10 @@ def _measure(args: argparse.Namespace, step: str) -> dict:
     result = json.loads(out.strip().splitlines()[-1])
     result["wall_seconds"] = time.perf_counter() - wall
     result["peak_rss_gib"] = usage.ru_maxrss / 1024 / 1024  # ru_maxrss is KiB on Linux
+    # CPU seconds of the child (all threads): the figure to compare on a shared machine, where wall time
+    # depends on the other workloads; the 1-minute load average before and after says how shared it was.
+    result["cpu_seconds"] = usage.ru_utime + usage.ru_stime
+    result["load_avg_1m"] = [round(load_before, 2), round(os.getloadavg()[0], 2)]
     return result
 
 
@@ -111,6 +122,7 @@ def main() -> None:
         for step in ("evaluate", "run"):
             if isinstance(report.get(step), dict):
                 report[f"{step}_over_scan"] = report[step]["seconds"] / scan["seconds"]
+                report[f"{step}_over_scan_cpu"] = report[step]["step_cpu_seconds"] / scan["step_cpu_seconds"]
     print(json.dumps(report, indent=2, default=str))
 
 
