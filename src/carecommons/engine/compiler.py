@@ -18,6 +18,17 @@ Why it is shaped this way (the events scan is shared; everything after it works 
 5. ``pop``: the registered, alive population per index date with age and practice; each definition's
    den/num/exc/value columns are plain expressions over pop and fa, local variants chosen by practice.
 
+Steps 2-4 are the general path. Two faster paths give the same rows when they apply (compile_plan's
+``strategy``):
+
+* one index date: events fold straight into (patient, src) rows, windows being fixed date ranges;
+* several index dates (the time series) when every window ends at the same offset and only EXISTS /
+  LAST_DATE / LAST_VALUE windows have a start (the whole London library): buckets are cut at the index
+  dates only, pivoted to one row per (patient, bucket), and running summaries in bucket order (MAX/MIN/SUM,
+  FIRST_VALUE/LAST_VALUE IGNORE NULLS; PostgreSQL a window per running day) make each row the state of
+  everything on or before it; each population row reads its patient's row valid at its date (LEAD). No row
+  per (patient, src, index date) is ever made: 24 monthly dates at 100 k patients went from 70 to 18 CPU s.
+
 SQL is written once (DuckDB dialect) and transpiled by SQLGlot; the one construct PostgreSQL lacks
 (ARG_MAX/ARG_MIN) is rewritten to an ordered ARRAY_AGG with a FILTER.
 """
