@@ -14,11 +14,12 @@ disclosure-controlled: callers publish through `web.disclosure` before anything 
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import logging
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -76,6 +77,13 @@ class PracticeAggregates:
     counts: pd.DataFrame
     strata: pd.DataFrame
     opt_outs: pd.DataFrame  # practice_id, opted_out, registered (Type 1, coded in the record)
+    #: Fingerprint of what these counts were made from: the run, its snapshot, the exact set of allowed
+    #: patients and the covered practices. Two cohorts with the same fingerprint get the same pages, so
+    #: published dashboards are shared (across workers) under it; an opt-out changes it.
+    cohort: str = ""
+    #: Frames derived once per object (split by definition, demographic labels filled) so each page only
+    #: filters small pieces; see `dashboards._memo`. Never compared or shown.
+    memo: dict = field(default_factory=dict, compare=False, repr=False)
 
 
 def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -> PracticeAggregates:
@@ -97,7 +105,24 @@ def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -
         only(aggs.counts),
         only(aggs.strata),
         only(aggs.opt_outs),
+        _digest(aggs.cohort, *sorted(keep)),
     )
+
+
+def _digest(*parts: object) -> str:
+    return hashlib.sha256("\x1f".join(str(p) for p in parts).encode()).hexdigest()[:32]
+
+
+def _cohort_fingerprint(con: duckdb.DuckDBPyConnection, run_id: str, snap: str, allowed_table: str | None) -> str:
+    """Run, snapshot and the allowed patient set (count and two order-free hashes of the ids): cheap even at
+    millions of patients, and any added or removed patient (an opt-out) changes it."""
+    if allowed_table is None:
+        return _digest(run_id, snap, "everyone")
+    n, s, x = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(patient_id)::HUGEINT), 0), coalesce(bit_xor(hash(patient_id)), 0) "
+        f"FROM {allowed_table}"
+    ).fetchone()
+    return _digest(run_id, snap, n, s, x)
 
 
 def practice_ids(aggs: PracticeAggregates, level: OrgLevel, org_id: str) -> pd.Index:
@@ -222,7 +247,10 @@ def compute(con: duckdb.DuckDBPyConnection, allowed_table: str | None = None) ->
         "borough, icb FROM practices ORDER BY practice_id"
     ).df()
     practices["london"] = "LONDON"
-    return PracticeAggregates(run_id, snap, latest, dates, defs, practices, population, counts, strata, opt_outs)
+    cohort = _cohort_fingerprint(con, run_id, snap, allowed_table)
+    return PracticeAggregates(
+        run_id, snap, latest, dates, defs, practices, population, counts, strata, opt_outs, cohort
+    )
 
 
 def _opt_outs(con: duckdb.DuckDBPyConnection, idx: dt.date) -> pd.DataFrame:

@@ -166,6 +166,41 @@ def _with(aggs: PracticeAggregates, df: pd.DataFrame, by: list[str]) -> pd.DataF
     return df.merge(aggs.practices[["practice_id", *missing]], on="practice_id")
 
 
+def _memo(aggs: PracticeAggregates, name: str, make):
+    """A frame derived from `aggs` once and kept on it (the aggregates never change after they are made)."""
+    value = aggs.memo.get(name)
+    if value is None:
+        value = aggs.memo[name] = make()
+    return value
+
+
+def _counts_of(aggs: PracticeAggregates, definition_id: str) -> pd.DataFrame:
+    """One definition's practice counts at every index date (split once per aggregates object)."""
+    split = _memo(aggs, "counts_by_definition", lambda: dict(tuple(aggs.counts.groupby("definition_id", sort=False))))
+    got = split.get(definition_id)
+    return got if got is not None else aggs.counts.iloc[0:0]
+
+
+def _latest(aggs: PracticeAggregates, name: str) -> pd.DataFrame:
+    """Population or counts at the latest index date only (what every non-series figure uses)."""
+    df = aggs.population if name == "population" else aggs.counts
+    return _memo(aggs, f"latest_{name}", lambda: df[df["index_date"] == aggs.index_date])
+
+
+def _strata_filled(aggs: PracticeAggregates, grouping: str) -> pd.DataFrame:
+    """Strata rows of one grouping with missing labels shown as 'Not recorded' (IMD quintiles as integers)."""
+
+    def make() -> pd.DataFrame:
+        s = aggs.strata[aggs.strata["grouping"] == grouping].copy()
+        for c in ("age_band", "sex", "ethnicity_6", "imd_quintile"):
+            s[c] = s[c].astype(object).where(s[c].notna(), NOT_RECORDED)
+            if c == "imd_quintile":
+                s[c] = s[c].map(lambda v: v if v == NOT_RECORDED else int(v))
+        return s
+
+    return _memo(aggs, f"strata_{grouping}", make)
+
+
 def counts(
     aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, by: list[str], all_dates: bool = False
 ) -> pd.DataFrame:
@@ -175,11 +210,13 @@ def counts(
     (QOF personalised care adjustments), so numerator / denominator is always the rate shown.
     """
     key = [*by, "_all"]
-    when = aggs.index_date
-    pop = aggs.population[aggs.population["practice_id"].isin(ids)]
-    res = aggs.counts[(aggs.counts["definition_id"] == d.id) & aggs.counts["practice_id"].isin(ids)]
-    if not all_dates:
-        pop, res = pop[pop["index_date"] == when], res[res["index_date"] == when]
+    if all_dates:
+        pop, res = aggs.population, _counts_of(aggs, d.id)
+    else:
+        pop, res = _latest(aggs, "population"), _latest(aggs, "counts")
+        res = res[res["definition_id"] == d.id]
+    pop = pop[pop["practice_id"].isin(ids)]
+    res = res[res["practice_id"].isin(ids)]
     pop = _with(aggs, pop, by).assign(_all=0)
     res = _with(aggs, res, by).assign(_all=0)
     base = pop.groupby(key)["denominator"].sum()
@@ -195,13 +232,34 @@ def counts(
     return out.reset_index().drop(columns="_all")
 
 
+def counts_all(aggs: PracticeAggregates, defs: list[DefinitionInfo], ids: pd.Index) -> pd.DataFrame:
+    """`counts(aggs, d, ids, [])` for every definition in `defs` at once, one row each in that order (the
+    summary tables of a page: one filter and one group-by instead of one per definition)."""
+    pop = _latest(aggs, "population")
+    pop = pop[pop["practice_id"].isin(ids)]
+    if pop.empty:  # nothing registered: same (empty) answer as per definition
+        return pd.concat([counts(aggs, d, ids, []) for d in defs], ignore_index=True)
+    res = _latest(aggs, "counts")
+    res = res[res["practice_id"].isin(ids)]
+    got = res.groupby("definition_id")[COUNTS].sum().reindex([d.id for d in defs], fill_value=0)
+    total = int(pop["denominator"].sum())
+    register = np.array([d.kind == "register" for d in defs])
+    num = got["numerator"].to_numpy(dtype="int64")
+    den = got["denominator"].to_numpy(dtype="int64")
+    exc = got["exclusions"].to_numpy(dtype="int64")
+    return pd.DataFrame(
+        {
+            "numerator": num,
+            "denominator": np.where(register, total, den - exc).astype("int64"),
+            "exclusions": np.where(register, 0, exc).astype("int64"),
+        }
+    )
+
+
 def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping: str, by: list[str]) -> pd.DataFrame:
     """Unpublished counts by a demographic breakdown at the latest index date (same rules as `counts`)."""
-    s = aggs.strata[(aggs.strata["grouping"] == grouping) & aggs.strata["practice_id"].isin(ids)].copy()
-    for c in by:
-        s[c] = s[c].astype(object).where(s[c].notna(), NOT_RECORDED)
-        if c == "imd_quintile":
-            s[c] = s[c].map(lambda v: v if v == NOT_RECORDED else int(v))
+    s = _strata_filled(aggs, grouping)
+    s = s[s["practice_id"].isin(ids)]
     pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
     got = s[s["definition_id"] == d.id].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
     out = pd.DataFrame(index=pop.index)
@@ -231,8 +289,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id:
     def table(defs: list[DefinitionInfo]) -> list[dict]:
         if not defs:
             return []
-        df = pd.concat([counts(aggs, d, ids, []) for d in defs], ignore_index=True)
-        df = publish(df, COUNTS)
+        df = publish(counts_all(aggs, defs, ids), COUNTS)
         return [_row(d, row, *r) for d, row, r in zip(defs, df.itertuples(), _rates(df), strict=True)]
 
     summary = table(registers)
@@ -285,20 +342,23 @@ def _standardised(aggs: PracticeAggregates, ids: pd.Index, registers: list[Defin
     lists can be compared fairly. Computed from the engine's age band x sex strata; shown only beside a
     published count."""
     out: dict[str, DsrResult] = {}
+    by = ["age_band", "sex"]
+    s = _strata_filled(aggs, "age_sex")
+    s = s[s["practice_id"].isin(ids)]
+    pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
+    keep = pop.index[pop.index.get_level_values("sex").isin(["F", "M"])]
+    keep = keep[(keep.get_level_values("age_band") != NOT_RECORDED) & (pop.loc[keep].to_numpy() > 0)]
+    if keep.empty:
+        return out
+    den = pop.loc[keep].to_numpy(dtype=float)
+    bands = keep.get_level_values("age_band").map(_band_index).to_numpy()
+    sexes = keep.get_level_values("sex").to_numpy()
+    got = s[s["definition_id"].notna()].groupby(["definition_id", *by])["numerator"].sum()
     for d in registers:
-        df = strata(aggs, d, ids, "age_sex", ["age_band", "sex"])
-        df = df[df["sex"].isin(["F", "M"]) & (df["age_band"] != NOT_RECORDED) & (df["denominator"] > 0)]
-        if df.empty:
-            continue
-        out[d.id] = dsr(
-            df["numerator"].to_numpy(dtype=float),
-            df["denominator"].to_numpy(dtype=float),
-            df["age_band"].map(_band_index).to_numpy(),
-            df["sex"].to_numpy(),
-            standard_bands=np.arange(19),
-            n_sexes=2,
-            multiplier=100,
-        )
+        # registers only: the denominator is the registered population (as `strata` gives for a register)
+        num = got.loc[d.id].reindex(keep, fill_value=0) if d.id in got.index.get_level_values(0) else None
+        nums = num.to_numpy(dtype=float) if num is not None else np.zeros(len(keep))
+        out[d.id] = dsr(nums, den, bands, sexes, standard_bands=np.arange(19), n_sexes=2, multiplier=100)
     return out
 
 
