@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 from pathlib import Path
+from typing import Annotated
 
 import typer
 from rich.console import Console
@@ -20,13 +23,27 @@ def serve_command(
     store: Path | None = typer.Option(None, help="Record store (default: CARECOMMONS_HOME/store.duckdb)."),
     database_url: str | None = typer.Option(None, "--database-url", help="Operational DB URL (default from env)."),
     secure_cookies: bool = typer.Option(False, help="Mark the session cookie Secure (set behind HTTPS)."),
+    workers: Annotated[
+        int,
+        typer.Option(
+            "--workers",
+            help="uvicorn worker processes (0 = one per CPU core, at most 8). Pages are CPU-bound, so one process "
+            "serialises them; workers share sessions, CSRF, sign-in throttling and published dashboards.",
+        ),
+    ] = 0,
+    warm: Annotated[
+        bool, typer.Option("--warm/--no-warm", help="Build the planning dashboards in the background after start-up.")
+    ] = True,
 ) -> None:
     """Serve the web app with uvicorn. Brings the operational database to the newest schema first."""
+    import secrets
+
     import uvicorn
 
     from carecommons.store.migrate import upgrade
     from carecommons.web.app import create_app
-    from carecommons.web.settings import Settings
+    from carecommons.web.settings import ENV_PARENT, ENV_SECURE_COOKIES, ENV_SHARED, ENV_STORE, ENV_WARM, Settings
+    from carecommons.web.shared import shared_path_for
 
     defaults = Settings()
     settings = Settings(
@@ -48,8 +65,40 @@ def serve_command(
         console.print(
             f"[yellow]No record store at {settings.store_path}: dashboards will say so until one is built[/yellow]"
         )
-    console.print(f"Carecommons on http://{host}:{port}/  (API docs at /api/docs)")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level="info", proxy_headers=False)
+    if workers < 0:
+        console.print(f"[red]--workers {workers}: must be 0 (one per core) or more; use e.g. --workers 2[/red]")
+        raise typer.Exit(2)
+    n = workers or default_workers()
+    console.print(f"Carecommons on http://{host}:{port}/  (API docs at /api/docs), {n} worker(s)")
+    if n == 1:
+        single = dataclasses.replace(
+            settings, warm_dashboards=warm, shared_state_path=shared_path_for(settings.store_path)
+        )
+        uvicorn.run(create_app(single), host=host, port=port, log_level="info", proxy_headers=False)
+        return
+    # Each worker builds its app from the environment: same store, database and cookie-signing key (a key
+    # made per process would sign a user out whenever the next request reached another worker).
+    os.environ[ENV_STORE] = str(settings.store_path)
+    os.environ[ENV_SHARED] = str(shared_path_for(settings.store_path))
+    os.environ["CARECOMMONS_DATABASE_URL"] = settings.operational_url
+    os.environ.setdefault("CARECOMMONS_SECRET_KEY", secrets.token_urlsafe(32))
+    os.environ[ENV_SECURE_COOKIES] = "1" if secure_cookies else "0"
+    os.environ[ENV_WARM] = "1" if warm else "0"
+    os.environ[ENV_PARENT] = str(os.getpid())
+    uvicorn.run(
+        "carecommons.web.app:create_app_from_env",
+        factory=True,
+        workers=n,
+        host=host,
+        port=port,
+        log_level="info",
+        proxy_headers=False,
+    )
+
+
+def default_workers() -> int:
+    """One worker per core (at most 8): pages are CPU-bound Python, so more processes than cores only queue."""
+    return max(1, min(8, os.cpu_count() or 1))
 
 
 @web_app.command("demo-store")

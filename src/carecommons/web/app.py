@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
+import sqlite3
+import sys
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
@@ -18,7 +23,9 @@ from carecommons.web.deps import AppState
 from carecommons.web.errors import install_error_handlers
 from carecommons.web.routers import router_modules
 from carecommons.web.security import CSRFMiddleware, LoginRateLimiter
-from carecommons.web.settings import Settings
+from carecommons.web.settings import ENV_PARENT, Settings, settings_from_env
+from carecommons.web.shared import SharedLoginRateLimiter, SharedState
+from carecommons.web.warm import Warmer
 
 log = logging.getLogger(__name__)
 
@@ -32,7 +39,14 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         charts.warm_up()
+        warmer = None
+        if settings.warm_dashboards:
+            warmer = Warmer(app.state.cc)
+            app.state.warmer = warmer
+            warmer.start()
         yield
+        if warmer is not None:
+            warmer.stop()
 
     app = FastAPI(
         title="Carecommons",
@@ -46,14 +60,21 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
     )
     engine = make_engine(settings.operational_url)
     session_factory = make_sessionmaker(engine)
+    shared = _open_shared(settings)
+    limiter = (
+        SharedLoginRateLimiter(shared, settings.login_max_failures, settings.login_window_seconds)
+        if shared is not None
+        else LoginRateLimiter(settings.login_max_failures, settings.login_window_seconds)
+    )
     app.state.settings = settings
     app.state.cc = AppState(
         settings=settings,
         identity=identity_provider or LocalIdentityProvider(session_factory),
-        rate_limiter=LoginRateLimiter(settings.login_max_failures, settings.login_window_seconds),
+        rate_limiter=limiter,
         session_factory=session_factory,
         aggregates=AggregateCache(settings.store_path, settings.aggregate_ttl_seconds),
         dashboard_cache={},
+        shared=shared,
     )
     install_error_handlers(app)
     # Order: SessionMiddleware must wrap CSRFMiddleware (added first = innermost).
@@ -90,3 +111,44 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
         return response
 
     return app
+
+
+def _open_shared(settings: Settings) -> SharedState | None:
+    """The shared-state file, if the settings name one. If it cannot be opened (read-only directory), the app
+    still serves, with a per-process throttle and cache, and says so."""
+    path = settings.shared_state_path
+    if path is None:
+        return None
+    try:
+        return SharedState(path)
+    except (OSError, sqlite3.Error) as err:
+        log.warning(
+            "shared web state %s cannot be opened (%s): sign-in throttling and the dashboard cache are per "
+            "process; run one worker or make the directory writable",
+            path,
+            type(err).__name__,
+        )
+        return None
+
+
+def create_app_from_env() -> FastAPI:
+    """Factory each `carecommons serve --workers N` process calls; settings come from the environment the
+    parent set (same store, database, secret key, cookie flag in every worker)."""
+    _die_with_parent()
+    return create_app(settings_from_env())
+
+
+def _die_with_parent() -> None:
+    """A worker whose serving parent is killed (kill -9, OOM) exits too, instead of living on as an orphan
+    that keeps the port and serves without supervision (Linux prctl PR_SET_PDEATHSIG; elsewhere a no-op)."""
+    parent = os.environ.get(ENV_PARENT)
+    if not parent or not sys.platform.startswith("linux"):
+        return
+    try:
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(1, signal.SIGKILL, 0, 0, 0)  # PR_SET_PDEATHSIG = 1
+    except OSError:
+        log.warning("could not ask to be stopped with the serving process; an orphaned worker may linger")
+        return
+    if os.getppid() != int(parent):  # the parent died before prctl took effect
+        os._exit(1)

@@ -14,6 +14,7 @@ from carecommons.web.auth import Identity, IdentityProvider
 from carecommons.web.errors import NotSignedIn
 from carecommons.web.security import LoginRateLimiter
 from carecommons.web.settings import Settings
+from carecommons.web.shared import SharedLoginRateLimiter, SharedState
 
 SESSION_USER = "uid"
 SESSION_PURPOSE = "purpose"
@@ -26,10 +27,12 @@ class AppState:
 
     settings: Settings
     identity: IdentityProvider
-    rate_limiter: LoginRateLimiter
+    rate_limiter: LoginRateLimiter | SharedLoginRateLimiter
     session_factory: Callable[[], Any]
     aggregates: Any  # web.aggregates.AggregateCache
     dashboard_cache: dict
+    #: State shared by every worker process (None only if its file could not be opened).
+    shared: SharedState | None = None
 
 
 def state(request: Request) -> AppState:

@@ -39,3 +39,32 @@ class Settings:
     #: Planning aggregates are recomputed at most this often (and whenever the store file changes), so a
     #: patient's opt-out made in the platform reaches the dashboards within this many seconds.
     aggregate_ttl_seconds: float = 60.0
+    #: SQLite file every worker process shares (sign-in throttle, published dashboards). None keeps both in
+    #: this process (one app per test); `carecommons serve` puts it beside the store (see shared_path_for).
+    shared_state_path: Path | None = None
+    #: Build every organisation's dashboard of the planning cohorts in the background after start-up (and
+    #: after a new engine run), so the first human view is a cache read. Off in unit tests' apps.
+    warm_dashboards: bool = False
+
+
+#: Environment variables `carecommons serve --workers N` passes to each worker process.
+ENV_STORE = "CARECOMMONS_WEB_STORE"
+ENV_SECURE_COOKIES = "CARECOMMONS_WEB_SECURE_COOKIES"
+ENV_WARM = "CARECOMMONS_WEB_WARM"
+ENV_PARENT = "CARECOMMONS_WEB_PARENT_PID"
+ENV_SHARED = "CARECOMMONS_WEB_SHARED"
+
+
+def settings_from_env() -> Settings:
+    """Settings of one worker process, from the environment the serving parent set (see cli.web_cmd)."""
+    defaults = Settings()
+    store = Path(os.environ[ENV_STORE]) if os.environ.get(ENV_STORE) else defaults.store_path
+    shared = os.environ.get(ENV_SHARED)
+    return Settings(
+        store_path=store,
+        shared_state_path=Path(shared) if shared else store.with_name(store.stem + ".web-shared.sqlite"),
+        operational_url=defaults.operational_url,
+        secret_key=defaults.secret_key,
+        secure_cookies=os.environ.get(ENV_SECURE_COOKIES) == "1",
+        warm_dashboards=os.environ.get(ENV_WARM, "1") == "1",
+    )

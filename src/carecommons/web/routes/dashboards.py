@@ -8,7 +8,8 @@ from fastapi.responses import RedirectResponse, Response
 from carecommons.core.orgs import OrgLevel
 from carecommons.governance import audit
 from carecommons.governance.purposes import Purpose, Requester
-from carecommons.web import dashboards
+from carecommons.web import dashboards, warm
+from carecommons.web.aggregates import PracticeAggregates
 from carecommons.web.deps import AppState, require_roles, state
 from carecommons.web.roles import DASHBOARD_ROLES, NavItem
 from carecommons.web.templating import render
@@ -21,18 +22,31 @@ planner = require_roles(*DASHBOARD_ROLES)
 def dashboard_for(
     st: AppState, requester: Requester, level: OrgLevel, org_id: str, definition_id: str
 ) -> dashboards.Dashboard:
-    """The dashboard, audited; built once per cohort (and results snapshot), organisation and definition while
-    the aggregates last."""
+    """The dashboard, audited. Built once per cohort fingerprint (run, snapshot, allowed patients, covered
+    practices), organisation and definition, and shared by every worker through the shared-state file, so
+    whichever worker (or the background warm-up) built it first saves the others the work."""
     aggs = st.aggregates.get(requester, st.session_factory)
-    key = (id(aggs), level, org_id, definition_id)
-    dash = st.dashboard_cache.get(key)
-    if dash is None:
-        dash = dashboards.build(aggs, level, org_id, definition_id)
-        if len(st.dashboard_cache) > 2000:
-            st.dashboard_cache.clear()
-        st.dashboard_cache[key] = dash
+    dash = cached_dashboard(st, aggs, level, org_id, definition_id)
     with st.session_factory() as session:
         audit.record(session, requester, "dashboard.view", None, f"{level.label} {org_id}, definition {definition_id}")
+    return dash
+
+
+def cached_dashboard(
+    st: AppState, aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id: str
+) -> dashboards.Dashboard:
+    """In this process's memory, else in the shared file, else built now and shared (published figures only)."""
+    key = warm.dashboard_key(aggs, level, org_id, definition_id)
+    dash = st.dashboard_cache.get(key)
+    if dash is None and st.shared is not None:
+        dash = st.shared.get_dashboard(key)
+    if dash is None:
+        dash = dashboards.build(aggs, level, org_id, definition_id)
+        if st.shared is not None:
+            st.shared.put_dashboard(key, dash)
+    if len(st.dashboard_cache) > 2000:
+        st.dashboard_cache.clear()
+    st.dashboard_cache[key] = dash
     return dash
 
 

@@ -1,0 +1,168 @@
+"""Several worker processes: what one worker learns (failed sign-ins, built dashboards) every worker sees,
+and a real `carecommons serve --workers 2` keeps sessions, CSRF and sign-in throttling working."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+
+from carecommons.web.app import create_app
+from carecommons.web.shared import SharedLoginRateLimiter, SharedState
+from tests.web.conftest import csrf_from, login
+
+
+def test_two_limiters_over_one_file_share_failures(tmp_path):
+    """Two processes' limiters (here two objects over the same file) count the same failures."""
+    now = [1000.0]
+    a = SharedLoginRateLimiter(
+        SharedState(tmp_path / "s.sqlite"), max_failures=3, window_seconds=60, clock=lambda: now[0]
+    )
+    b = SharedLoginRateLimiter(
+        SharedState(tmp_path / "s.sqlite"), max_failures=3, window_seconds=60, clock=lambda: now[0]
+    )
+    a.failed("Ann", "1.2.3.4")
+    b.failed("ann", "1.2.3.4")
+    assert a.retry_after("ann", "1.2.3.4") == 0
+    a.failed("ANN ", "1.2.3.4")
+    assert b.retry_after("ann", "1.2.3.4") == 60
+    assert b.retry_after("ann", "5.6.7.8") == 0
+    now[0] += 30
+    assert a.retry_after("ann", "1.2.3.4") == 30
+    now[0] += 30
+    assert b.retry_after("ann", "1.2.3.4") == 0
+    b.failed("ann", "1.2.3.4")
+    a.succeeded("ann", "1.2.3.4")
+    assert b.retry_after("ann", "1.2.3.4") == 0
+
+
+def test_a_dashboard_built_by_one_worker_is_read_by_another(settings, web_env, tmp_path):
+    """Two apps over one shared file stand for two workers: the second gets the first one's published page
+    (same figures) without building it, and sign-in throttling counts across both."""
+    shared = dataclasses.replace(settings, shared_state_path=tmp_path / "shared.sqlite")
+    one, two = create_app(shared), create_app(shared)
+    with TestClient(one) as c1, TestClient(two) as c2:
+        assert login(c1, "analyst.london", web_env.password).status_code == 303
+        assert login(c2, "analyst.london", web_env.password).status_code == 303
+        borough = _a_borough(c1)  # London and an ICS, built by worker one
+        store = one.state.cc.shared
+        n = store.execute("SELECT count(*) FROM dashboards")[0][0]
+        r1 = c1.get(f"/api/v1/dashboards/borough/{borough}")
+        assert r1.status_code == 200, r1.text[:300]
+        assert store.execute("SELECT count(*) FROM dashboards")[0][0] == n + 1
+        assert two.state.cc.dashboard_cache == {}
+        r2 = c2.get(f"/api/v1/dashboards/borough/{borough}")
+        assert r2.json()["data"] == r1.json()["data"]
+        assert len(two.state.cc.dashboard_cache) == 1  # read from the shared file, now in worker two's memory
+        assert store.execute("SELECT count(*) FROM dashboards")[0][0] == n + 1
+        for _ in range(5):
+            assert login(c1 if _ % 2 else c2, "analyst.icb", "wrong").status_code == 400
+        assert login(c1, "analyst.icb", web_env.password).status_code == 429
+        assert login(c2, "analyst.icb", web_env.password).status_code == 429
+
+
+def _a_borough(client: TestClient) -> str:
+    """A borough code, found by drilling down London -> ICS through the API."""
+    london = client.get("/api/v1/dashboards/london/LONDON").json()["data"]
+    ics = client.get(f"/api/v1/dashboards/ics/{london['children'][0]['id']}").json()["data"]
+    return ics["children"][0]["id"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def two_workers(web_env, tmp_path):
+    """A real `carecommons serve --workers 2` over the test store (its shared file in a temporary copy's
+    directory, so other tests' apps are not affected); stopped with SIGINT, killed if it hangs."""
+    store = tmp_path / "store.duckdb"
+    store.write_bytes(web_env.store.read_bytes())
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if k != "CARECOMMONS_SECRET_KEY"}  # the parent must make one
+    cmd = [str(Path(sys.executable).with_name("carecommons")), "serve", "--port", str(port), "--workers", "2",
+           "--store", str(store), "--database-url", web_env.url, "--no-warm"]  # fmt: skip
+    log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 - open for the server's life
+    proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 180
+        while time.time() < deadline and proc.poll() is None:
+            try:
+                if httpx.get(base + "/api/v1/health", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                time.sleep(0.3)
+        else:
+            raise AssertionError("server did not start: " + (tmp_path / "serve.log").read_text()[-1500:])
+        yield base, proc
+    finally:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+def _worker_pids(parent: int) -> set[int]:
+    """The uvicorn workers under `parent` (not multiprocessing's resource tracker)."""
+    out = subprocess.run(
+        ["ps", "-ww", "-o", "pid=,args=", "--ppid", str(parent)], capture_output=True, text=True
+    ).stdout
+    return {int(line.split()[0]) for line in out.splitlines() if "spawn_main" in line}
+
+
+@pytest.mark.slow
+def test_serve_with_two_workers_keeps_sessions_csrf_and_throttling(two_workers, web_env):
+    base, proc = two_workers
+    assert len(_worker_pids(proc.pid)) == 2
+    # New connection per request, so the kernel spreads them over both workers.
+    cookies: dict[str, str] = {}
+
+    def get(path: str) -> httpx.Response:
+        with httpx.Client(base_url=base, cookies=cookies, timeout=60) as c:
+            r = c.get(path)
+            cookies.update(dict(r.cookies))
+            return r
+
+    def post(path: str, data: dict) -> httpx.Response:
+        with httpx.Client(base_url=base, cookies=cookies, timeout=60) as c:
+            r = c.post(path, data=data, follow_redirects=False)
+            cookies.update(dict(r.cookies))
+            return r
+
+    token = csrf_from(get("/login").text)
+    r = post("/login", {"username": "ig.lead", "password": web_env.password, "csrf_token": token, "next": "/"})
+    assert r.status_code == 303
+    for _ in range(12):  # every request, whichever worker takes it, sees the signed-in session
+        assert get("/api/v1/me").status_code == 200
+    page = get("/governance/audit")
+    assert page.status_code == 200
+    token = csrf_from(page.text)
+    assert post("/governance/audit/verify", {"csrf_token": "forged"}).status_code == 403
+    for _ in range(4):
+        assert post("/governance/audit/verify", {"csrf_token": token}).status_code in (200, 303)
+    # Five failures spread over the workers block the sixth attempt on every worker.
+    for _ in range(5):
+        with httpx.Client(base_url=base, timeout=60) as c:
+            t = csrf_from(c.get("/login").text)
+            assert (
+                c.post("/login", data={"username": "analyst.pcn", "password": "no", "csrf_token": t}).status_code == 400
+            )
+    for _ in range(6):
+        with httpx.Client(base_url=base, timeout=60) as c:
+            t = csrf_from(c.get("/login").text)
+            r = c.post("/login", data={"username": "analyst.pcn", "password": web_env.password, "csrf_token": t})
+            assert r.status_code == 429
