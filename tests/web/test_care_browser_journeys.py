@@ -168,6 +168,8 @@ def test_clinician_breaks_the_glass_with_a_reason(new_page, care_server, care_en
     _check(page, "breakglass-1-refused")
     page.get_by_label("Why do you need this record now?").fill("Patient collapsed in our waiting room")
     page.get_by_role("button", name="Break the glass and open the record").click()
+    # the click starts a navigation; wait for the opened record rather than reading the page mid-load
+    page.get_by_test_id("break-glass-banner").wait_for(state="visible", timeout=30_000)
     assert page.get_by_test_id("break-glass-banner").count() == 1
     assert page.locator("h1").inner_text().endswith("Gus Gray")
     _check(page, "breakglass-2-record")
