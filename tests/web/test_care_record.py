@@ -135,3 +135,29 @@ def test_care_plan_create_edit_and_conflict(as_care_user):
         data={"version": "2", "title": "x", "review_date": "soon", "status": "active", "csrf_token": token},
     )
     assert bad_date.status_code == 400 and "review date" in bad_date.text
+
+
+def test_record_and_search_with_the_store_held_open_from_several_threads(care_env):
+    """`serve` keeps one read-only handle on the store so requests' connections reuse it; each request still
+    gets its own connection (own temp tables), so concurrent record views and searches give the same pages."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    settings = Settings(
+        store_path=Path(care_env.store),
+        operational_url=care_env.url,
+        secret_key="care-secret-" + "y" * 20,
+        keep_store_open=True,
+    )
+    with TestClient(create_app(settings)) as client:
+        assert login(client, "gp.p1", care_env.password).status_code == 303
+
+        def view(i: int) -> tuple[int, bool]:
+            if i % 2:
+                r = client.get("/care/patients", params={"q": "able"})
+                return r.status_code, 'href="/care/patients/101"' in r.text
+            r = client.get("/care/patients/101")
+            return r.status_code, "Ann Able" in r.text and "Hypertension (since 2020-05-01)" in r.text
+
+        with ThreadPoolExecutor(6) as pool:
+            results = list(pool.map(view, range(24)))
+    assert results == [(200, True)] * 24

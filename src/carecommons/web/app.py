@@ -10,6 +10,7 @@ import sqlite3
 import sys
 from contextlib import asynccontextmanager
 
+import duckdb
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         charts.warm_up()
+        anchor = _hold_store_open(settings)
         warmer = None
         if settings.warm_dashboards:
             warmer = Warmer(app.state.cc)
@@ -47,6 +49,8 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
         yield
         if warmer is not None:
             warmer.stop()
+        if anchor is not None:
+            anchor.close()
 
     app = FastAPI(
         title="Carecommons",
@@ -111,6 +115,19 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
         return response
 
     return app
+
+
+def _hold_store_open(settings: Settings) -> duckdb.DuckDBPyConnection | None:
+    """One read-only connection kept for the app's life when the settings ask for it. DuckDB reuses an open
+    database for further connections to the same file in this process, so every request's own connection
+    (routes.care_common.store, the aggregate count) is cheap; each keeps its own temp tables."""
+    if not settings.keep_store_open or not settings.store_path.exists():
+        return None
+    try:
+        return duckdb.connect(str(settings.store_path), read_only=True)
+    except duckdb.Error as err:
+        log.warning("record store not held open (%s); each request opens it", type(err).__name__)
+        return None
 
 
 def _open_shared(settings: Settings) -> SharedState | None:

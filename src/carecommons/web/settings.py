@@ -45,6 +45,10 @@ class Settings:
     #: Build every organisation's dashboard of the planning cohorts in the background after start-up (and
     #: after a new engine run), so the first human view is a cache read. Off in unit tests' apps.
     warm_dashboards: bool = False
+    #: Hold one read-only handle on the store for the process's life, so each request's connection reuses the
+    #: open database (about 2 ms) instead of opening the file again (35-55 ms of CPU per request). While it is
+    #: held no other process can open the store read-write: stop the server for `carecommons run`.
+    keep_store_open: bool = False
 
 
 #: Environment variables `carecommons serve --workers N` passes to each worker process.
@@ -53,6 +57,7 @@ ENV_SECURE_COOKIES = "CARECOMMONS_WEB_SECURE_COOKIES"
 ENV_WARM = "CARECOMMONS_WEB_WARM"
 ENV_PARENT = "CARECOMMONS_WEB_PARENT_PID"
 ENV_SHARED = "CARECOMMONS_WEB_SHARED"
+ENV_KEEP_OPEN = "CARECOMMONS_WEB_KEEP_STORE_OPEN"
 
 
 def settings_from_env() -> Settings:
@@ -67,4 +72,5 @@ def settings_from_env() -> Settings:
         secret_key=defaults.secret_key,
         secure_cookies=os.environ.get(ENV_SECURE_COOKIES) == "1",
         warm_dashboards=os.environ.get(ENV_WARM, "1") == "1",
+        keep_store_open=os.environ.get(ENV_KEEP_OPEN, "1") == "1",
     )
