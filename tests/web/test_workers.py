@@ -16,6 +16,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from carecommons.core.errors import CarecommonsError
 from carecommons.web.app import create_app
 from carecommons.web.shared import SharedLoginRateLimiter, SharedState
 from tests.web.conftest import csrf_from, login
@@ -166,3 +167,48 @@ def test_serve_with_two_workers_keeps_sessions_csrf_and_throttling(two_workers, 
             t = csrf_from(c.get("/login").text)
             r = c.post("/login", data={"username": "analyst.pcn", "password": web_env.password, "csrf_token": t})
             assert r.status_code == 429
+
+
+def test_warm_up_builds_every_default_dashboard_once_and_again_after_an_opt_out(settings, web_env, tmp_path):
+    """One warm pass publishes every organisation's default page into the shared file; a second pass (another
+    worker, or the next poll) builds nothing; an opt-out changes the cohort fingerprint, so the next pass
+    (after the aggregates refresh) builds the pages again rather than reusing pages that counted that patient."""
+    import duckdb
+
+    from carecommons.governance.optouts import set_patient_choice
+    from carecommons.web.aggregates import latest_run
+    from carecommons.web.warm import Warmer, organisations, planning_requesters
+    from tests.web.test_aggregates import first_patient
+
+    shared = dataclasses.replace(settings, shared_state_path=tmp_path / "shared.sqlite", aggregate_ttl_seconds=0.0)
+    one, two = create_app(shared), create_app(shared)
+    con = duckdb.connect(str(web_env.store), read_only=True)
+    try:
+        run_id = latest_run(con)[0]
+    finally:
+        con.close()
+    built = Warmer(one.state.cc).warm_once(run_id)
+    cohorts = {}
+    for requester in planning_requesters(one.state.cc.session_factory):
+        try:
+            aggs = one.state.cc.aggregates.get(requester, one.state.cc.session_factory)
+        except CarecommonsError:  # accounts without an agreement are skipped by the warm-up too
+            continue
+        cohorts[aggs.cohort] = aggs
+    assert built == sum(len(organisations(a)) for a in cohorts.values()) > 0
+    assert Warmer(two.state.cc).warm_once(run_id) == 0  # claimed and built by worker one
+    sessions = one.state.cc.session_factory
+    pid = first_patient(web_env)
+    with sessions() as s:
+        set_patient_choice(s, pid, "ndop", True, "test")
+    try:
+        warmer = Warmer(one.state.cc)
+        deadline = time.monotonic() + 120
+        again = 0
+        while again == 0 and time.monotonic() < deadline:  # the stale cohort is refreshed in the background
+            again = warmer.warm_once(run_id)
+            time.sleep(0.5)
+        assert again > 0
+    finally:
+        with sessions() as s:
+            set_patient_choice(s, pid, "ndop", False, "test")

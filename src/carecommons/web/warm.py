@@ -3,7 +3,8 @@
 Why: the first view of an organisation's dashboard publishes every definition's cells, four breakdowns and
 the time series, and draws six charts (about a second at 100 k patients, more at 1 M), and the first
 request for a cohort in a worker waits for the count over the engine's results (seconds to a minute at
-1 M). After `carecommons serve` starts, and again whenever a new engine run appears, every worker counts
+1 M). After `carecommons serve` starts, and at every poll after (a new engine run, or a cohort whose
+fingerprint changed after an opt-out, is new work; cohorts already done cost a lookup), every worker counts
 the cohorts of the active planning accounts in a background thread (the counts stay in its memory), and one
 worker (whichever claims the job in the shared-state file) builds every organisation's dashboard for the
 default definition, coarse levels first, into the shared file. Only published (disclosure-controlled)
@@ -69,7 +70,6 @@ class Warmer:
         self.st = st
         self.poll = poll_seconds
         self._stop = threading.Event()
-        self._seen_run: str | None = None
         self.thread = threading.Thread(target=self._loop, name="dashboard-warm", daemon=True)
         #: Set after each completed pass (tests and the benchmark wait on it).
         self.passes = 0
@@ -98,9 +98,10 @@ class Warmer:
         while not self._stop.is_set():
             try:
                 run_id = self._current_run()
-                if run_id is not None and run_id != self._seen_run:
+                if run_id is not None:
+                    # every poll: a new run, or a cohort whose fingerprint changed (an opt-out, an agreement),
+                    # is a new claim; cohorts already warmed cost one lookup each
                     self.warm_once(run_id)
-                    self._seen_run = run_id
             except Exception as err:  # never take the worker down; try again at the next poll
                 log.warning("dashboard warm-up failed: %s: %s", type(err).__name__, err)
             self._stop.wait(self.poll)
@@ -136,10 +137,11 @@ class Warmer:
                     log.info("warm-up skipped %s %s: %s", level.value, org_id, err)
             st.shared.trim_dashboards()
         self.passes += 1
-        log.info(
-            "dashboard warm-up: %d cohort(s) counted, %d dashboard(s) built in %.1f s",
-            len(cohorts),
-            built,
-            time.monotonic() - started,
-        )
+        if built:
+            log.info(
+                "dashboard warm-up: %d cohort(s) counted, %d dashboard(s) built in %.1f s",
+                len(cohorts),
+                built,
+                time.monotonic() - started,
+            )
         return built
