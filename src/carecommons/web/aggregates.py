@@ -376,6 +376,12 @@ class AggregateCache:
 
         threading.Thread(target=run, name="aggregate-refresh", daemon=True).start()
 
+    def current(self) -> list[PracticeAggregates]:
+        """The cohorts held now, as they are (no refresh, no governance check): for the background warm-up,
+        which must not make counts nobody asked for."""
+        with self._lock:
+            return [value for _at, _mtime, value in self._entries.values()]
+
     def invalidate(self) -> None:
         """Forget every cohort (e.g. after an agreement changes); the next request recomputes."""
         with self._lock:

@@ -70,6 +70,7 @@ class Warmer:
         self.st = st
         self.poll = poll_seconds
         self._stop = threading.Event()
+        self._seen_run: str | None = None
         self.thread = threading.Thread(target=self._loop, name="dashboard-warm", daemon=True)
         #: Set after each completed pass (tests and the benchmark wait on it).
         self.passes = 0
@@ -99,25 +100,32 @@ class Warmer:
             try:
                 run_id = self._current_run()
                 if run_id is not None:
-                    # every poll: a new run, or a cohort whose fingerprint changed (an opt-out, an agreement),
-                    # is a new claim; cohorts already warmed cost one lookup each
-                    self.warm_once(run_id)
+                    # a new run: count every planning cohort and warm it; otherwise only the cohorts this
+                    # worker already holds (refreshed by requests, e.g. after an opt-out: a new fingerprint is
+                    # a new claim), so polling never starts counts nobody asked for
+                    self.warm_once(run_id, count=run_id != self._seen_run)
+                    self._seen_run = run_id
             except Exception as err:  # never take the worker down; try again at the next poll
                 log.warning("dashboard warm-up failed: %s: %s", type(err).__name__, err)
             self._stop.wait(self.poll)
 
-    def warm_once(self, run_id: str) -> int:
-        """Count every planning cohort (this worker's memory); build missing dashboards if this worker wins
-        the claim for (run, cohort). Returns the number of dashboards this worker built."""
+    def warm_once(self, run_id: str, count: bool = True) -> int:
+        """Count every planning cohort (`count`; kept in this worker's memory) or take the ones it holds; build
+        missing dashboards if this worker wins the claim for (run, cohort). Returns how many it built."""
         st = self.st
         started = time.monotonic()
         cohorts: dict[str, PracticeAggregates] = {}
-        for requester in planning_requesters(st.session_factory):
-            try:
-                aggs = st.aggregates.get(requester, st.session_factory)
-            except CarecommonsError:  # no agreement in force, etc.: nothing to warm for this account
-                continue
-            cohorts.setdefault(aggs.cohort, aggs)
+        if count:
+            for requester in planning_requesters(st.session_factory):
+                try:
+                    aggs = st.aggregates.get(requester, st.session_factory)
+                except CarecommonsError:  # no agreement in force, etc.: nothing to warm for this account
+                    continue
+                cohorts.setdefault(aggs.cohort, aggs)
+        else:
+            for aggs in st.aggregates.current():
+                if aggs.run_id == run_id:
+                    cohorts.setdefault(aggs.cohort, aggs)
         built = 0
         for cohort, aggs in cohorts.items():
             if st.shared is None or not st.shared.claim(f"warm\x1f{run_id}\x1f{cohort}", os.getpid()):
