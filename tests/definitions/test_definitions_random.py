@@ -12,6 +12,7 @@ import datetime as dt
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from random_records import DAY0, records
 
 from carecommons.definitions.definition import Definition, Kind
 from carecommons.definitions.model import (
@@ -37,7 +38,6 @@ from carecommons.definitions.plan import Planned, Variant
 
 CODELISTS = {"a": frozenset({"A1", "A2"}), "b": frozenset({"B1"}), "m": frozenset({"M1"})}
 DATES = [dt.date(2023, 1, 31), dt.date(2023, 6, 30), dt.date(2024, 2, 29)]
-DAY0 = dt.date(2021, 1, 1)
 
 windows = st.sampled_from(
     [
@@ -114,35 +114,6 @@ def value_expr() -> st.SearchStrategy[Expr]:
     compare = st.builds(Compare, op=st.sampled_from(OPS), left=num_agg(), right=num_leaf())
     branches = [num_agg(), num_agg(), case, bool_expr(2), compare, num_leaf()]
     return st.integers(0, len(branches) - 1).flatmap(lambda i: branches[i])
-
-
-@st.composite
-def records(draw) -> dict[str, list[dict]]:
-    n = draw(st.integers(1, 8))
-    day = st.integers(300, 1150).map(lambda x: DAY0 + dt.timedelta(days=x))
-    value = st.integers(-2, 8).map(lambda v: None if v < 0 else float(100 + 10 * v))
-    tables: dict[str, list[dict]] = {"patients": [], "registrations": [], "events": [], "medications": []}
-    for pid in range(1, n + 1):
-        dob = dt.date(draw(st.integers(1930, 2020)), draw(st.integers(1, 12)), draw(st.integers(1, 28)))
-        death = draw(st.one_of(st.none(), st.none(), day))
-        tables["patients"].append({"patient_id": pid, "date_of_birth": dob, "sex": "F", "date_of_death": death})
-        for _ in range(draw(st.integers(0, 2)) or 1):
-            start = draw(day) - dt.timedelta(days=800)
-            end = draw(st.one_of(st.none(), day))
-            if end is not None and end < start:
-                start, end = end, start
-            practice = draw(st.sampled_from(["P1", "P2"]))
-            tables["registrations"].append(
-                {"patient_id": pid, "practice_id": practice, "start_date": start, "end_date": end}
-            )
-        for _ in range(draw(st.integers(2, 14))):
-            code = draw(st.sampled_from(["A1", "A2", "B1", "B1", "Z9"]))
-            tables["events"].append({"patient_id": pid, "code": code, "date": draw(day), "value": draw(value)})
-        for _ in range(draw(st.integers(0, 3))):
-            tables["medications"].append(
-                {"patient_id": pid, "code": draw(st.sampled_from(["M1", "Z9"])), "date": draw(day)}
-            )
-    return tables
 
 
 def _plan(values: list[Expr]) -> list[Planned]:
