@@ -221,15 +221,7 @@ def counts(
     res = _with(aggs, res, by).assign(_all=0)
     base = pop.groupby(key)["denominator"].sum()
     got = res.groupby(key)[COUNTS].sum().reindex(base.index, fill_value=0)
-    out = pd.DataFrame(index=base.index)
-    out["numerator"] = got["numerator"].astype("int64")
-    if d.kind == "register":
-        out["denominator"] = base.astype("int64")
-        out["exclusions"] = 0
-    else:
-        out["denominator"] = (got["denominator"] - got["exclusions"]).astype("int64")
-        out["exclusions"] = got["exclusions"].astype("int64")
-    return out.reset_index().drop(columns="_all")
+    return _counted(d, base, got).reset_index().drop(columns="_all")
 
 
 def counts_all(aggs: PracticeAggregates, defs: list[DefinitionInfo], ids: pd.Index) -> pd.DataFrame:
@@ -262,15 +254,21 @@ def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping:
     s = s[s["practice_id"].isin(ids)]
     pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
     got = s[s["definition_id"] == d.id].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
-    out = pd.DataFrame(index=pop.index)
+    return _counted(d, pop, got).reset_index()
+
+
+def _counted(d: DefinitionInfo, registered: pd.Series, got: pd.DataFrame) -> pd.DataFrame:
+    """Numerator, denominator and exclusions by the published rule: a register's denominator is everyone
+    registered (no exclusions); an indicator's is its own denominator less its exclusions."""
+    out = pd.DataFrame(index=registered.index)
     out["numerator"] = got["numerator"].astype("int64")
     if d.kind == "register":
-        out["denominator"] = pop.astype("int64")
+        out["denominator"] = registered.astype("int64")
         out["exclusions"] = 0
     else:
         out["denominator"] = (got["denominator"] - got["exclusions"]).astype("int64")
         out["exclusions"] = got["exclusions"].astype("int64")
-    return out.reset_index()
+    return out
 
 
 def _row(d: DefinitionInfo, row, rate, lo, hi) -> dict:
