@@ -10,6 +10,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import duckdb
+from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 
 from carecommons.core.errors import InvalidInput
@@ -20,6 +21,7 @@ from carecommons.ingest.practices import load_practices
 from carecommons.ingest.staging import Staged, stage_gp
 from carecommons.ingest.summary import ExtractResult, IngestSummary
 from carecommons.store.analytics import connect
+from carecommons.store.clustering import DEFAULT_THRESHOLD, TableClustering, cluster_by_patient
 
 Stager = Callable[[duckdb.DuckDBPyConnection, Extract], Staged]
 
@@ -50,7 +52,13 @@ def default_workers() -> int:
     return max(1, min(4, os.cpu_count() or 1))
 
 
-def ingest(store: Path, sources: Sequence[Path], progress: bool = True, workers: int | None = None) -> IngestSummary:
+def ingest(
+    store: Path,
+    sources: Sequence[Path],
+    progress: bool = True,
+    workers: int | None = None,
+    cluster: bool = True,
+) -> IngestSummary:
     """Load every extract under `sources` into the record store at `store`.
 
     Practice reference files load first (the hierarchy), then GP, social-care and hospital extracts,
@@ -58,6 +66,10 @@ def ingest(store: Path, sources: Sequence[Path], progress: bool = True, workers:
     loaded for the same organisation is skipped; a newer one replaces it. Data problems never raise:
     bad rows are quarantined with a reason, and an extract that cannot be read at all is reported
     as failed in the summary (summary.ok is False) while the others still load.
+
+    With `cluster` (the default) the patient-keyed tables are then put back in patient order once enough
+    new rows have arrived (store.clustering: one-patient reads touch one row group instead of every one).
+    It runs even when nothing new was loaded, so a run killed while clustering is finished by the next one.
 
     Up to `workers` extracts are staged at once (default: :func:`default_workers`), each on its own DuckDB
     connection so its temp tables are its own. One organisation's extracts always go through one worker in
@@ -111,10 +123,25 @@ def ingest(store: Path, sources: Sequence[Path], progress: bool = True, workers:
                 summary.extracts.append(result)
                 advance("practices", path.stat().st_size, result)
             summary.extracts.extend(_load_extracts(con, found.extracts, stagers, n_workers, advance))
+        if cluster:
+            summary.clustering = _cluster(con, progress)
     finally:
         con.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _cluster(con: duckdb.DuckDBPyConnection, progress: bool) -> list[TableClustering]:
+    """Put the patient-keyed tables back in patient order where enough new rows arrived, saying so as it goes."""
+    console = Console(stderr=True) if progress else None
+
+    def report(t: TableClustering) -> None:
+        if console is not None and t.rewritten:
+            console.print(f"clustered {t.table} by patient: {t.rows:,} rows in {t.seconds:.1f} s")
+
+    if console is not None:
+        console.print("checking patient order of the store's patient-keyed tables")
+    return cluster_by_patient(con, threshold=DEFAULT_THRESHOLD, on_table=report)
 
 
 def _load_extracts(

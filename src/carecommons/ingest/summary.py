@@ -6,6 +6,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 
 from carecommons.core.errors import CarecommonsError
+from carecommons.store.clustering import TableClustering
 
 
 @dataclass(frozen=True)
@@ -53,6 +54,7 @@ class IngestSummary:
 
     extracts: list[ExtractResult] = field(default_factory=list)
     seconds: float = 0.0
+    clustering: list[TableClustering] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
