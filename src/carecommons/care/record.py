@@ -21,7 +21,8 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, selectinload
 
 from carecommons.care.access import require_patient
-from carecommons.care.codes import CODES_TABLE, codelist, ensure_codes
+from carecommons.care.codes import codelist
+from carecommons.care.patient_events import PatientEvents, read_patient_events
 from carecommons.care.tasks import ACTIVE_STATUSES
 from carecommons.care.worklists import WorklistItem, items_for_patient
 from carecommons.core.errors import AccessDenied, NotFound
@@ -224,14 +225,15 @@ def patient_record(
     social = _shared(
         session, requester, social, lambda s: f"la:{s.local_authority}", Flow.SOCIAL_CARE_TO_DIRECT_CARE, withheld
     )
+    history = read_patient_events(con, pid)  # one read of the patient's events for every GP section
     rec = PatientRecord(
         demographics=demo,
-        registers=_registers(con, pid, index),
-        readings=_readings(con, pid, index),
+        registers=_registers(history, index),
+        readings=_readings(history, index),
         medications=_medications(con, pid, index),
         hospital=hospital,
         social_care=social,
-        care_gaps=items_for_patient(con, pid, index),
+        care_gaps=items_for_patient(con, pid, index, events=history),
         risk_scores=list(risk_scores),
         care_plans=_active_plans(session, pid),
         tasks=_active_tasks(session, requester, pid),
@@ -336,18 +338,15 @@ def _demographics(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> D
     )
 
 
-def _registers(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> list[RegisterEntry]:
-    ensure_codes(con, {n for _, add, res in REGISTERS for n in (*add, *res)})
-    rows = con.execute(
-        f"""
-        SELECT c.list_id, min(e.date), max(e.date)
-        FROM events e JOIN {CODES_TABLE} c ON c.code = e.code
-        WHERE e.patient_id = $pid AND e.date <= $idx::DATE
-        GROUP BY c.list_id
-        """,
-        {"pid": pid, "idx": index},
-    ).fetchall()
-    seen = {lid: (first, last) for lid, first, last in rows}
+def _registers(events: PatientEvents, index: dt.date) -> list[RegisterEntry]:
+    """Registers from the patient's GP events up to the index date: on a register when a code that adds is
+    later than any code that resolves."""
+    seen: dict[str, tuple[dt.date, dt.date]] = {}
+    for list_id, row in events.tagged(n for _, add, res in REGISTERS for n in (*add, *res)):
+        if row.source != "events" or row.date > index:
+            continue
+        first, last = seen.get(list_id, (row.date, row.date))
+        seen[list_id] = (min(first, row.date), max(last, row.date))
     out = []
     for label, add, res in REGISTERS:
         adds = [seen[n] for n in add if n in seen]
@@ -362,21 +361,20 @@ def _registers(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> list
     return out
 
 
-def _readings(con: duckdb.DuckDBPyConnection, pid: int, index: dt.date) -> dict[str, list[Reading]]:
-    ensure_codes(con, {n for _, lists, _ in READINGS for n in lists})
+def _readings(events: PatientEvents, index: dt.date) -> dict[str, list[Reading]]:
+    """The latest few distinct readings per measure (newest first, lowest value first on the same day, a
+    missing value last), from the patient's GP events up to the index date."""
+    tagged = events.tagged(n for _, lists, _ in READINGS for n in lists)
     out: dict[str, list[Reading]] = {}
     for label, lists, default_unit in READINGS:
-        rows = con.execute(
-            f"""
-            SELECT DISTINCT e.date, e.value, e.unit
-            FROM events e JOIN {CODES_TABLE} c ON c.code = e.code
-            WHERE e.patient_id = $pid AND e.date <= $idx::DATE AND list_contains($lists, c.list_id)
-            ORDER BY e.date DESC, e.value LIMIT {READINGS_PER_MEASURE}
-            """,
-            {"pid": pid, "idx": index, "lists": list(lists)},
-        ).fetchall()
-        if rows:
-            out[label] = [Reading(label, d, v, u or default_unit) for d, v, u in rows]
+        distinct = {
+            (row.date, row.value, row.unit)
+            for list_id, row in tagged
+            if list_id in lists and row.source == "events" and row.date <= index
+        }
+        newest = sorted(distinct, key=lambda r: (-r[0].toordinal(), r[1] is None, r[1] or 0.0))
+        if newest:
+            out[label] = [Reading(label, d, v, u or default_unit) for d, v, u in newest[:READINGS_PER_MEASURE]]
     return out
 
 
