@@ -10,7 +10,6 @@ from collections.abc import Iterable
 from functools import lru_cache
 
 import duckdb
-import pyarrow as pa
 
 from carecommons.reference.codelists import Codelist, shipped
 
@@ -37,10 +36,10 @@ def ensure_codes(con: duckdb.DuckDBPyConnection, names: Iterable[str]) -> str:
     }
     rows = [(name, code) for name in wanted if name not in present for code in sorted(codelist(name).codes)]
     if rows:
-        batch = pa.table({"list_id": [r[0] for r in rows], "code": [r[1] for r in rows]})
-        con.register("_care_codes_batch", batch)
-        try:
-            con.execute(f"INSERT INTO {CODES_TABLE} SELECT list_id, code FROM _care_codes_batch")
-        finally:
-            con.unregister("_care_codes_batch")
+        # Typed list parameters, not con.register of an Arrow table: registering raised DuckDB's
+        # "python_arrow_scan does not exist" under concurrent web requests (reliability finding 5).
+        con.execute(
+            f"INSERT INTO {CODES_TABLE} SELECT UNNEST($lists::VARCHAR[]), UNNEST($codes::VARCHAR[])",
+            {"lists": [r[0] for r in rows], "codes": [r[1] for r in rows]},
+        )
     return CODES_TABLE

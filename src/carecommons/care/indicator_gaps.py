@@ -9,8 +9,10 @@ run has produced results yet, the source adds nothing and says so.
 from __future__ import annotations
 
 import datetime as dt
+import json
 
 import duckdb
+import pandas as pd
 from sqlalchemy.orm import Session
 
 from carecommons.care.rules import ItemKind
@@ -77,19 +79,25 @@ class IndicatorGaps:
 
 
 def _newest_results(con: duckdb.DuckDBPyConnection, population_table: str, practice_id: str):
-    """Per-patient results of the newest run, at each definition's latest index date, for the population."""
+    """Per-patient results of the newest run at its latest index date, for the population.
+
+    The run's index dates come from its results_runs row (as engine.results reads them), not from a GROUP BY
+    over results_patient: at a million patients that table holds tens of millions of rows, and the group-by
+    scanned all of them on every worklist view.
+    """
+    newest = con.execute(
+        "SELECT snapshot_id, index_dates FROM results_runs ORDER BY finished_at DESC NULLS LAST LIMIT 1"
+    ).fetchall()
+    if not newest:
+        return pd.DataFrame(columns=["patient_id", "definition_id", "index_date", "den", "num", "exc"])
+    snapshot, dates = newest[0]
+    latest = max(dt.date.fromisoformat(d) for d in json.loads(dates))
     return con.execute(
         f"""
-        WITH newest AS (SELECT snapshot_id FROM results_runs ORDER BY finished_at DESC NULLS LAST LIMIT 1),
-        latest AS (
-            SELECT definition_id, max(index_date) AS index_date FROM results_patient
-            WHERE snapshot_id = (SELECT snapshot_id FROM newest) GROUP BY definition_id
-        )
         SELECT r.patient_id, r.definition_id, r.index_date, r.den, r.num, r.exc
         FROM results_patient r
-        JOIN latest l ON l.definition_id = r.definition_id AND l.index_date = r.index_date
         JOIN {population_table} p ON p.patient_id = r.patient_id
-        WHERE r.snapshot_id = (SELECT snapshot_id FROM newest) AND r.practice_id = $practice
+        WHERE r.snapshot_id = $snapshot AND r.index_date = $latest AND r.practice_id = $practice
         """,
-        {"practice": practice_id},
+        {"snapshot": snapshot, "latest": latest, "practice": practice_id},
     ).df()
