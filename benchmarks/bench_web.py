@@ -9,6 +9,10 @@ definition (builds the view and renders its charts) and on repeat views (cached 
 
     .venv/bin/python benchmarks/bench_web.py --patients 100000
     .venv/bin/python benchmarks/bench_web.py --home /tmp/bwh100k       # reuse a demo home
+    .venv/bin/python benchmarks/bench_web.py --home /tmp/cc1m --pages care   # patient-level pages only
+
+The app holds the store open as `carecommons serve` does (keep_store_open), so a request's connection costs
+what it costs in production.
 """
 
 from __future__ import annotations
@@ -69,6 +73,7 @@ def _patient_pages(app, store: Path, repeat: int) -> list[tuple]:
         users = session.scalars(select(User).where(User.active.is_(True))).all()
         gps = [(u.user_id, u.org_id) for u in users if u.role == "gp"]
         managers = {u.org_id: u.user_id for u in users if u.role == "practice_manager"}
+        patient = next(((u.user_id, u.patient_id) for u in users if u.role == "patient" and u.patient_id), None)
     con = duckdb.connect(str(store), read_only=True)
     try:
         gp, practice = next((g, o) for g, o in gps if o in managers)
@@ -91,6 +96,12 @@ def _patient_pages(app, store: Path, repeat: int) -> list[tuple]:
     with TestClient(app) as c:
         login(c, managers[practice], DEMO_PASSWORD)
         rows.append(_row("worklist (practice manager)", *_series(c, "/care/worklist", repeat)))
+    if patient is not None:
+        with TestClient(app) as c:
+            login(c, patient[0], DEMO_PASSWORD)
+            for name, path in (("summary", ""), ("choices", "/choices"), ("access log", "/access-log")):
+                page = f"/portal/{patient[1]}{path}"
+                rows.append(_row(f"portal {name} (patient)", *_series(c, page, repeat)))
     return rows
 
 
@@ -101,6 +112,12 @@ def main() -> None:
     ap.add_argument("--repeat", type=int, default=5, help="repeat views per page")
     ap.add_argument("--orgs", type=int, default=3, help="organisations per level timed on first view")
     ap.add_argument("--database-url", default=None, help="operational DB (default: the env, else SQLite in --home)")
+    ap.add_argument(
+        "--pages",
+        choices=("all", "care", "dashboards"),
+        default="all",
+        help="care: patient-level pages (record, search, tasks, worklist, portal) only; dashboards: the rest",
+    )
     args = ap.parse_args()
     load_before = os.getloadavg()
     usage_before = resource.getrusage(resource.RUSAGE_SELF)
@@ -125,8 +142,20 @@ def main() -> None:
         operational_url=url,
         secret_key="bench-" + "x" * 26,
         shared_state_path=shared_dir / "shared.sqlite",
+        keep_store_open=True,
     )
     app = create_app(settings)
+    rows = []
+    if args.pages != "care":
+        rows += _planning_pages(app, settings, store, args)
+    if args.pages != "dashboards":
+        rows += _patient_pages(app, store, args.repeat)
+    _report(rows, usage_before, load_before)
+
+
+def _planning_pages(app, settings: Settings, store: Path, args: argparse.Namespace) -> list[tuple]:
+    """Dashboards (built on view, then after the background warm-up in another app), symptoms, transparency
+    and the governance pages."""
     with TestClient(app) as client:
         login(client, "analyst.london", DEMO_PASSWORD, "planning")
         t, c = time.perf_counter(), time.process_time()
@@ -191,8 +220,10 @@ def main() -> None:
         login(ig, "ig.lead", DEMO_PASSWORD)
         for path in ("/governance/agreements", "/governance/audit", "/governance/opt-outs"):
             rows.append(_row(path, *_series(ig, path, args.repeat)))
-    rows += _patient_pages(app, store, args.repeat)
+    return rows
 
+
+def _report(rows: list[tuple], usage_before, load_before: tuple[float, float, float]) -> None:
     usage = resource.getrusage(resource.RUSAGE_SELF)
     print(f"\n{'page':70} {'first ms':>9} {'median ms':>10} {'max ms':>8} {'first CPU ms':>13} {'median CPU ms':>14}")
     for name, first, med, worst, fcpu, mcpu in rows:
