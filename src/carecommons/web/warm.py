@@ -63,6 +63,15 @@ def organisations(aggs: PracticeAggregates) -> list[tuple[OrgLevel, str]]:
     return out
 
 
+def _coarse_first(cohorts: list[PracticeAggregates]) -> list[tuple[OrgLevel, str, PracticeAggregates]]:
+    """(level, organisation, cohort) of every claimed cohort's organisations, all London pages first, then every
+    ICS page, and so on down to practices; within a level, cohorts in the order they were counted."""
+    per_cohort = [[(level, org_id, aggs) for level, org_id in organisations(aggs)] for aggs in cohorts]
+    depth = {level: i for i, level in enumerate([OrgLevel.LONDON, *reversed(LEVELS_FINE_TO_COARSE[:-1])])}
+    merged = [item for items in per_cohort for item in items]
+    return sorted(merged, key=lambda item: depth[item[0]])  # stable: per-cohort order kept within a level
+
+
 class Warmer:
     """One daemon thread per worker process; cheap when nothing changed (one query per poll)."""
 
@@ -126,23 +135,29 @@ class Warmer:
             for aggs in st.aggregates.current():
                 if aggs.run_id == run_id:
                     cohorts.setdefault(aggs.cohort, aggs)
+        claimed = [
+            aggs
+            for cohort, aggs in cohorts.items()
+            if st.shared is not None and st.shared.claim(f"warm\x1f{run_id}\x1f{cohort}", os.getpid())
+        ]
         built = 0
-        for cohort, aggs in cohorts.items():
-            if st.shared is None or not st.shared.claim(f"warm\x1f{run_id}\x1f{cohort}", os.getpid()):
-                continue
-            from carecommons.web.routes.dashboards import cached_dashboard
+        from carecommons.web.routes.dashboards import cached_dashboard
 
-            for level, org_id in organisations(aggs):
-                if self._stop.is_set():
-                    return built
-                key = dashboard_key(aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
-                if st.shared.has_dashboard(key):
-                    continue
-                try:
-                    cached_dashboard(st, aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
-                    built += 1
-                except CarecommonsError as err:
-                    log.info("warm-up skipped %s %s: %s", level.value, org_id, err)
+        # Level by level across every claimed cohort (London pages of every cohort, then ICSs, ..., practices
+        # last): at a million patients one cohort's ~1,400 practice pages take many minutes, and the coarse
+        # pages of the other cohorts, which people open most, should not wait behind them.
+        for level, org_id, aggs in _coarse_first(claimed):
+            if self._stop.is_set():
+                return built
+            key = dashboard_key(aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
+            if st.shared.has_dashboard(key):
+                continue
+            try:
+                cached_dashboard(st, aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
+                built += 1
+            except CarecommonsError as err:
+                log.info("warm-up skipped %s %s: %s", level.value, org_id, err)
+        if claimed:
             st.shared.trim_dashboards()
         self.passes += 1
         if built:
