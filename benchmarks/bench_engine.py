@@ -6,9 +6,11 @@
 Each measured step runs in its own child process so its peak memory (max RSS from wait4) and its CPU seconds
 (user + system, all threads, from wait4) are its own:
 ``scan`` (one plain DuckDB scan of the four events columns the engine reads), ``evaluate`` (the compiled
-library at 1 index date, or at N monthly index dates, into a temp table) and ``run`` (engine.run: evaluate
+library at 1 index date, or at N monthly index dates, into a temp table, over --chunks patient ranges, by
+default as many as engine.partition.choose_chunks picks) and ``run`` (engine.run: evaluate
 plus writing results_population / results_patient / results_aggregate). The store is generated once with
-carecommons.engine.synthetic (deterministic hashes; not carecommons.synth) and reused if present.
+carecommons.engine.synthetic (deterministic hashes; not carecommons.synth; rows ordered by patient_id like a
+store clustered at ingest) and reused if present.
 """
 
 from __future__ import annotations
@@ -32,9 +34,9 @@ def _child(args: argparse.Namespace) -> None:
     from carecommons.core.dates import month_ends
     from carecommons.definitions.library import load_library
     from carecommons.engine import run
-    from carecommons.engine.backends import duckdb_materialise
     from carecommons.engine.compiler import compile_plan
-    from carecommons.engine.runner import practice_chains
+    from carecommons.engine.partition import choose_chunks
+    from carecommons.engine.runner import duckdb_evaluate, practice_chains
 
     con = duckdb.connect(args.store)
     if args.threads:
@@ -42,6 +44,7 @@ def _child(args: argparse.Namespace) -> None:
     if args.memory_limit:
         con.execute(f"SET memory_limit = '{args.memory_limit}'")
     dates = month_ends(INDEX, args.months)
+    chunks = args.chunks or None  # 0: chosen from the store size and memory limit
     r0 = resource.getrusage(resource.RUSAGE_SELF)
     t0 = time.perf_counter()
     extra: dict[str, object] = {}
@@ -56,12 +59,15 @@ def _child(args: argparse.Namespace) -> None:
         con.execute("SELECT SUM(patient_id), COUNT(code), MIN(date), SUM(value) FROM events").fetchall()
     elif args.step == "evaluate":
         lib = load_library()
-        compiled = compile_plan(lib.plan(practice_chains(con)), lib.codes(), dates, "duckdb")
-        extra["rows"] = duckdb_materialise(con, compiled, "bench_wide")
+        plan = lib.plan(practice_chains(con))
+        compiled = compile_plan(plan, lib.codes(), dates, "duckdb")
+        extra["chunks"] = choose_chunks(con, len(dates), chunks)
+        extra["rows"] = duckdb_evaluate(con, lib.codes(), plan, dates, "bench_wide", chunks)
         extra["frame_aggregations"] = compiled.n_frame_aggs
         extra["buckets"] = compiled.n_buckets
     elif args.step == "run":
-        summary = run(con, load_library(), dates, progress=False)
+        extra["chunks"] = choose_chunks(con, len(dates), chunks)
+        summary = run(con, load_library(), dates, progress=False, chunks=chunks)
         extra = {"timings": summary.timings, "patient_rows": summary.patient_rows}
     extra["seconds"] = time.perf_counter() - t0
     r1 = resource.getrusage(resource.RUSAGE_SELF)
@@ -77,6 +83,7 @@ def _measure(args: argparse.Namespace, step: str) -> dict:
         cmd += ["--threads", str(args.threads)]
     if args.memory_limit:
         cmd += ["--memory-limit", args.memory_limit]
+    cmd += ["--chunks", str(args.chunks)]
     load_before = os.getloadavg()[0]
     wall = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, text=True)
@@ -102,6 +109,7 @@ def main() -> None:
     p.add_argument("--store", default=None, help="DuckDB file (default /tmp/bench_engine_<patients>.duckdb)")
     p.add_argument("--threads", type=int, default=0)
     p.add_argument("--memory-limit", default="")
+    p.add_argument("--chunks", type=int, default=0, help="patient ranges (0: automatic, 1: one unpartitioned query)")
     p.add_argument("--steps", default="scan,evaluate,run", help="comma-separated: scan, evaluate, run")
     p.add_argument("--child", default=None, help=argparse.SUPPRESS)
     args = p.parse_args()

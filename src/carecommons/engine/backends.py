@@ -7,8 +7,11 @@ definition gives identical answers on all three.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 import pyarrow as pa
 
+from carecommons.core.errors import InvalidInput
 from carecommons.engine.compiler import CODES_TABLE, Compiled
 
 CODES_SCHEMA = pa.schema([("src", pa.int32()), ("tbl", pa.string()), ("code", pa.string())])
@@ -25,27 +28,59 @@ def duckdb_load_codes(con, compiled: Compiled) -> None:
     con.execute(f"CREATE OR REPLACE TEMP TABLE {CODES_TABLE} AS SELECT * FROM codes")
 
 
-def duckdb_materialise(con, compiled: Compiled, table: str) -> int:
-    """Run the plan into TEMP table `table` in the DuckDB store; returns its row count."""
+def _statements(compiled: Compiled, ranges: Sequence[tuple[int, int]] | None) -> list[str]:
+    """The SQL to run, one statement per patient range of a partitioned plan (the whole plan otherwise)."""
+    if not compiled.partitioned:
+        if ranges is not None:
+            raise InvalidInput("patient ranges", "given for a plan compiled without them", "compile partitioned=True")
+        return [compiled.sql]
+    if not ranges:
+        raise InvalidInput("patient ranges", "none given for a partitioned plan", "use partition.patient_ranges")
+    return [compiled.for_patients(lo, hi) for lo, hi in ranges]
+
+
+def duckdb_materialise(
+    con,
+    compiled: Compiled,
+    table: str,
+    ranges: Sequence[tuple[int, int]] | None = None,
+    on_range: Callable[[int, int], None] | None = None,
+) -> int:
+    """Run the plan into TEMP table `table` in the DuckDB store; returns its row count.
+
+    A partitioned plan runs once per patient range in `ranges`, each appending its rows: the hash tables of a
+    range hold only its patients, so memory stays bounded and (on a store clustered by patient) each range
+    reads only its row groups. `on_range(done, total)` is called after each range (a progress bar)."""
     if compiled.dialect != "duckdb":
         raise ValueError("compiled for another dialect")
+    statements = _statements(compiled, ranges)
     duckdb_load_codes(con, compiled)
     # The result is a set of rows keyed by (patient, index date): keeping scan order would only force DuckDB
     # to serialise the big aggregations' output. The caller's setting is restored afterwards.
     keep = con.execute("SELECT current_setting('preserve_insertion_order')").fetchone()[0]
     con.execute("SET preserve_insertion_order = false")
     try:
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {compiled.sql}")
+        for i, sql in enumerate(statements):
+            if i == 0:
+                con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS {sql}")
+            else:
+                con.execute(f"INSERT INTO {table} {sql}")
+            if on_range:
+                on_range(i + 1, len(statements))
     finally:
         con.execute(f"SET preserve_insertion_order = {'true' if keep else 'false'}")
     return con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()[0]
 
 
-def duckdb_rows(con, compiled: Compiled) -> list[dict]:
+def duckdb_rows(con, compiled: Compiled, ranges: Sequence[tuple[int, int]] | None = None) -> list[dict]:
+    """The plan's rows as dicts (tests and small stores); a partitioned plan runs once per range in `ranges`."""
     duckdb_load_codes(con, compiled)
-    cur = con.execute(compiled.sql)
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    out: list[dict] = []
+    for sql in _statements(compiled, ranges):
+        cur = con.execute(sql)
+        names = [d[0] for d in cur.description]
+        out += [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+    return out
 
 
 def postgres_rows(conn, compiled: Compiled) -> list[dict]:

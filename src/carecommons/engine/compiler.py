@@ -67,9 +67,19 @@ CODES_TABLE = "cc_codes"
 BUCKET_SLOTS = 4096  # buckets per src in the packed (src, bucket) key
 
 
+#: Placeholders of the patient range in a partitioned plan's SQL (Compiled.for_patients swaps in the bounds).
+#: Integer literals SQLGlot renders unchanged in every dialect, far outside any patient id the store holds.
+_LO, _HI = "7340000000000000001", "7340000000000000002"
+
+
 @dataclass(frozen=True)
 class Compiled:
-    """SQL for one run plus the rows of the codelist lookup table the backend must load first."""
+    """SQL for one run plus the rows of the codelist lookup table the backend must load first.
+
+    A plan compiled with ``partitioned=True`` reads every patient-keyed table through
+    ``patient_id BETWEEN lo AND hi``: run it once per patient range (:meth:`for_patients`) and append the rows.
+    Every stage groups or partitions by patient, so the union of the ranges' rows is exactly the rows of the
+    whole store, while each range's hash tables hold only its patients."""
 
     sql: str
     dialect: str
@@ -78,6 +88,15 @@ class Compiled:
     index_dates: list[dt.date]
     n_frame_aggs: int
     n_buckets: int
+    partitioned: bool = False
+
+    def for_patients(self, lo: int, hi: int) -> str:
+        """The SQL of a partitioned plan restricted to patient ids lo..hi (both included)."""
+        if not self.partitioned:
+            raise InvalidInput("plan", "compiled without patient ranges", "compile with partitioned=True")
+        if lo > hi:
+            raise InvalidInput("patient range", f"{lo}..{hi} is empty", "give lo <= hi")
+        return self.sql.replace(_LO, str(int(lo))).replace(_HI, str(int(hi)))
 
 
 def _date(d: dt.date) -> str:
@@ -502,13 +521,15 @@ def compile_plan(
     index_dates: list[dt.date],
     dialect: str = "duckdb",
     strategy: str = "auto",
+    partitioned: bool = False,
 ) -> Compiled:
     """Build the single query evaluating every definition of `plan` at every index date.
 
     `strategy` picks how frame aggregations are computed; every strategy gives the same rows. ``auto``: one
     date folds events straight into (patient, src) rows; several dates take the series path (running
     summaries per patient bucket, see _series_stages) when the plan allows it (series_end), else buckets
-    joined to index dates. ``series`` and ``buckets`` force one path (tests compare them)."""
+    joined to index dates. ``series`` and ``buckets`` force one path (tests compare them). `partitioned`
+    makes the query read one patient range at a time (see Compiled.for_patients)."""
     if strategy not in STRATEGIES:
         raise InvalidInput("strategy", f"unknown strategy {strategy!r}", f"use one of {', '.join(STRATEGIES)}")
     if dialect not in DIALECTS:
@@ -557,6 +578,7 @@ def compile_plan(
         ev_parts.append(
             f"SELECT e.patient_id, c.src, e.date, {value} AS value FROM {table} AS e "
             f"JOIN {CODES_TABLE} AS c ON c.code = e.code AND c.tbl = '{table}' WHERE e.date <= {_date(max_date)}"
+            + _in_range("e", partitioned)
         )
     ctes = [f"idx AS ({idx_sql})"]
     series_pf = None
@@ -593,7 +615,9 @@ def compile_plan(
         # Only patients with more than one registration need the ranking window; everyone else (nearly all)
         # skips a sort of (patients x index dates) rows.
         "rr AS (SELECT patient_id, practice_id, start_date, end_date, "
-        "COUNT(*) OVER (PARTITION BY patient_id) AS n_reg FROM registrations)",
+        "COUNT(*) OVER (PARTITION BY patient_id) AS n_reg FROM registrations AS r WHERE TRUE"
+        + _in_range("r", partitioned)
+        + ")",
         f"rx AS (SELECT r.patient_id, r.practice_id, r.start_date, r.n_reg, {idx_sel} FROM rr AS r "
         "JOIN idx AS i ON r.start_date <= i.index_date AND (r.end_date IS NULL OR r.end_date >= i.index_date))",
         f"rg AS (SELECT {rg_cols} FROM rx WHERE n_reg = 1 UNION ALL SELECT {rg_cols} FROM (SELECT rx.*, "
@@ -603,7 +627,7 @@ def compile_plan(
         "p.ethnicity_6, p.imd_decile, CAST(g.idx_year - EXTRACT(YEAR FROM p.date_of_birth) - CASE WHEN "
         "EXTRACT(MONTH FROM p.date_of_birth) * 100 + EXTRACT(DAY FROM p.date_of_birth) > g.idx_md THEN 1 ELSE 0 END "
         f"AS INTEGER) AS age, {pop_idx} FROM rg AS g JOIN patients AS p ON p.patient_id = g.patient_id "
-        "WHERE p.date_of_death IS NULL OR p.date_of_death > g.index_date)",
+        "WHERE (p.date_of_death IS NULL OR p.date_of_death > g.index_date)" + _in_range("p", partitioned) + ")",
     ]
     base = [f"pop.{c}" for c in BASE_COLUMNS]
     if series_pf is not None:
@@ -617,15 +641,25 @@ def compile_plan(
         for (table, codelist), src in sorted(b.srcs.items(), key=lambda kv: kv[1])
         for code in sorted(codelists[codelist])
     ]
+    sql = transpile(sql, dialect)
+    if partitioned and (sql.count(_LO) != 2 + len(ev_parts) or sql.count(_HI) != 2 + len(ev_parts)):
+        raise AssertionError("a patient-range placeholder was lost in transpilation")  # a compiler bug, not input
     return Compiled(
-        sql=transpile(sql, dialect),
+        sql=sql,
         dialect=dialect,
         code_rows=code_rows,
         columns=[*BASE_COLUMNS] + [f"{p.column}_{s}" for p in plan for s in ("den", "num", "exc", "value")],
         index_dates=dates,
         n_frame_aggs=len(b.aggs),
         n_buckets=len(edges),
+        partitioned=partitioned,
     )
+
+
+def _in_range(alias: str, partitioned: bool) -> str:
+    """The patient-range condition on a base table of a partitioned plan: a constant range on the scan itself,
+    so DuckDB prunes the row groups of other patients by their zone maps on a store clustered by patient."""
+    return f" AND {alias}.patient_id BETWEEN {_LO} AND {_HI}" if partitioned else ""
 
 
 def _bucket_sql(edges: list[dt.date], first: int = 0) -> str:

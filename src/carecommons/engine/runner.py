@@ -23,7 +23,7 @@ import json
 import tempfile
 import time
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -35,7 +35,7 @@ from carecommons.definitions.definition import Kind
 from carecommons.definitions.library import Library
 from carecommons.definitions.overrides import OrgChain
 from carecommons.definitions.plan import Planned
-from carecommons.engine import backends
+from carecommons.engine import backends, partition
 from carecommons.engine.compiler import compile_plan
 
 WIDE = "cc_wide"
@@ -120,11 +120,37 @@ def _age_band_sql(col: str) -> str:
     )
 
 
+def duckdb_evaluate(
+    con: duckdb.DuckDBPyConnection,
+    codes: dict[str, frozenset[str]],
+    plan: list[Planned],
+    dates: list[dt.date],
+    table: str,
+    chunks: int | None = None,
+    on_range: Callable[[int, int], None] | None = None,
+) -> int:
+    """Evaluate `plan` into TEMP table `table` on DuckDB, over patient ranges when the store is big.
+
+    The number of ranges comes from partition.choose_chunks (store size and memory limit; `chunks` or the
+    CARECOMMONS_ENGINE_CHUNKS environment variable override it); one range runs the plain, unpartitioned query.
+    Either way the rows are the same."""
+    n = partition.choose_chunks(con, len(dates), chunks)
+    compiled = compile_plan(plan, codes, dates, "duckdb", partitioned=n > 1)
+    ranges = partition.patient_ranges(con, n) if n > 1 else None
+    return backends.duckdb_materialise(con, compiled, table, ranges, on_range)
+
+
 def _materialise(
-    con: duckdb.DuckDBPyConnection, library: Library, plan: list[Planned], dates: list[dt.date], backend: str
+    con: duckdb.DuckDBPyConnection,
+    library: Library,
+    plan: list[Planned],
+    dates: list[dt.date],
+    backend: str,
+    chunks: int | None = None,
+    on_range: Callable[[int, int], None] | None = None,
 ) -> int:
     if backend == "duckdb":
-        return backends.duckdb_materialise(con, compile_plan(plan, library.codes(), dates, "duckdb"), WIDE)
+        return duckdb_evaluate(con, library.codes(), plan, dates, WIDE, chunks, on_range)
     from carecommons.engine.spark import ENGINE_TABLES, register_from_duckdb, session
 
     spark = session()
@@ -222,8 +248,12 @@ def run(
     backend: str = "duckdb",
     progress: bool = True,
     definition_ids: Iterable[str] | None = None,
+    chunks: int | None = None,
 ) -> RunSummary:
-    """Evaluate the library (with local overrides) at every index date and write the results tables."""
+    """Evaluate the library (with local overrides) at every index date and write the results tables.
+
+    `chunks` fixes the number of patient ranges DuckDB evaluates one after another (default: chosen from the
+    store size and memory limit, see engine.partition); Spark always runs one query."""
     if backend not in BACKENDS:
         raise InvalidInput("backend", f"{backend!r} is not supported", f"use one of {', '.join(BACKENDS)}")
     if not index_dates:
@@ -239,8 +269,14 @@ def run(
     if not plan:
         raise InvalidInput("definitions", "nothing to run", "check the definition ids")
 
+    bar_ref: list = []  # (bar, task) once the progress bar exists: patient ranges update its description
+
+    def on_range(done: int, total: int) -> None:
+        if bar_ref:
+            bar_ref[0].update(bar_ref[1], description=f"evaluate definitions ({done}/{total} patient ranges)")
+
     steps = [
-        ("evaluate definitions", lambda: _materialise(con, library, plan, dates, backend)),
+        ("evaluate definitions", lambda: _materialise(con, library, plan, dates, backend, chunks, on_range)),
         ("write population", lambda: _write_population(con, snap, run_id, dates)),
         ("write patient results", lambda: _write_patient(con, snap, run_id, plan, dates)),
         ("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, dates)),
@@ -254,6 +290,8 @@ def run(
     try:
         with _progress(progress) as bar:
             task = bar.add_task("carecommons run", total=len(steps)) if bar else None
+            if bar:
+                bar_ref[:] = [bar, task]
             for name, step in steps:
                 if name != "evaluate definitions" and not in_transaction:
                     con.execute("BEGIN TRANSACTION")
