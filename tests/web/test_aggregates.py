@@ -167,3 +167,34 @@ def test_missing_store_says_how_to_make_one(tmp_path, web_env):
     with pytest.raises(NotFound) as err:
         cache.get(_requester("analyst.london", "london"), make_sessionmaker(make_engine(web_env.url)))
     assert "carecommons demo" in err.value.fix
+
+
+def test_refresh_of_an_unchanged_cohort_reuses_the_counts(web_env, monkeypatch):
+    """A TTL refresh re-reads the allowed patients (so opt-outs still count) but not the engine's results when
+    neither the store nor the cohort changed: at 1 M the counts cost many CPU seconds per cohort per worker."""
+    from carecommons.web import aggregates
+
+    sessions = make_sessionmaker(make_engine(web_env.url))
+    cache = AggregateCache(web_env.store, ttl_seconds=0.0)
+    who = _requester("analyst.london", "london")
+    first = cache.get(who, sessions)
+    counted = []
+    real = aggregates.compute
+    monkeypatch.setattr(aggregates, "compute", lambda con, table=None: counted.append(1) or real(con, table))
+    key = next(iter(cache._entries))
+    held = cache._entries[key]
+    mtime, value, base = cache._compute(who, sessions, key[2], (held[1], held[2], held[3]))
+    assert value is first and base == held[3] and counted == []  # nothing changed: no count
+    pid = first_patient(web_env)
+    with sessions() as s:
+        set_patient_choice(s, pid, "ndop", True, "test")
+    try:
+        _mtime, changed, changed_base = cache._compute(who, sessions, key[2], (held[1], held[2], held[3]))
+        assert counted == [1] and changed is not first and changed_base != base
+        assert int(changed.population["denominator"].sum()) < int(first.population["denominator"].sum())
+        # A held entry from another store file state is never reused either.
+        _m, other, _b = cache._compute(who, sessions, key[2], (held[1] - 1.0, held[2], held[3]))
+        assert counted == [1, 1] and other is not first
+    finally:
+        with sessions() as s:
+            set_patient_choice(s, pid, "ndop", False, "test")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import threading
+
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import RedirectResponse, Response
 
@@ -32,22 +34,41 @@ def dashboard_for(
     return dash
 
 
+_building_lock = threading.Lock()
+_building: dict[str, threading.Lock] = {}
+
+
 def cached_dashboard(
     st: AppState, aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id: str
 ) -> dashboards.Dashboard:
-    """In this process's memory, else in the shared file, else built now and shared (published figures only)."""
+    """In this process's memory, else in the shared file, else built now and shared (published figures only).
+
+    One build per page at a time in this process: requests that arrive while it is being built wait for it
+    and read the result, instead of each building the same page (under load, ten analysts opening a page
+    nobody had viewed cost ten builds of ~1 CPU s each)."""
     key = warm.dashboard_key(aggs, level, org_id, definition_id)
     dash = st.dashboard_cache.get(key)
-    if dash is None and st.shared is not None:
-        dash = st.shared.get_dashboard(key)
-    if dash is None:
-        dash = dashboards.build(aggs, level, org_id, definition_id)
-        if st.shared is not None:
-            st.shared.put_dashboard(key, dash)
-    if len(st.dashboard_cache) > 2000:
-        st.dashboard_cache.clear()
-    st.dashboard_cache[key] = dash
-    return dash
+    if dash is not None:
+        return dash
+    with _building_lock:
+        page_lock = _building.setdefault(key, threading.Lock())
+    try:
+        with page_lock:
+            dash = st.dashboard_cache.get(key)
+            if dash is None and st.shared is not None:
+                dash = st.shared.get_dashboard(key)
+            if dash is None:
+                dash = dashboards.build(aggs, level, org_id, definition_id)
+                if st.shared is not None:
+                    st.shared.put_dashboard(key, dash)
+            if len(st.dashboard_cache) > 2000:
+                st.dashboard_cache.clear()
+            st.dashboard_cache[key] = dash
+            return dash
+    finally:
+        with _building_lock:
+            if _building.get(key) is page_lock and not page_lock.locked():
+                del _building[key]
 
 
 def home_dashboard(st: AppState, requester: Requester) -> str:
