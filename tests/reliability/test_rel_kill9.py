@@ -130,6 +130,12 @@ def _write_gp_csv(root: Path, ods: str, date: str, patients: int, seed: int) -> 
 def _visible_loads_committed(store: Path) -> None:
     con = connect(store, read_only=True)
     try:
+        existing = {r[0] for r in con.execute("SELECT table_name FROM duckdb_tables()").fetchall()}
+        if "load_manifest" not in existing:
+            # Killed while the tables were being created: nothing can be committed, so nothing may be visible.
+            for table in existing & {"patients", "registrations", "events", "quarantine"}:
+                assert con.execute(f"SELECT count(*) FROM {table}").fetchone()[0] == 0, f"{table} has rows"
+            return
         committed = {
             r[0] for r in con.execute("SELECT load_id FROM load_manifest WHERE status = 'committed'").fetchall()
         }
