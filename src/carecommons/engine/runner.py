@@ -1,7 +1,8 @@
 """`carecommons run`: compute the library over the record store into versioned results tables.
 
 One run = one compiled query over the store (engine.compiler) for all definitions and all index dates, then
-three writes in the DuckDB store:
+three writes in the DuckDB store; on a big store (engine.partition) the query and the writes repeat per
+patient range, so memory holds one range's rows:
 
 * ``results_population``: who was in the population at each index date, with the practice and the
   demographic breakdown values (the denominator of every register);
@@ -39,6 +40,7 @@ from carecommons.engine import backends, partition
 from carecommons.engine.compiler import compile_plan
 
 WIDE = "cc_wide"
+AGG_PARTS = "cc_agg_parts"
 BACKENDS = ("duckdb", "spark")
 
 RESULTS_DDL = (
@@ -140,17 +142,9 @@ def duckdb_evaluate(
     return backends.duckdb_materialise(con, compiled, table, ranges, on_range)
 
 
-def _materialise(
-    con: duckdb.DuckDBPyConnection,
-    library: Library,
-    plan: list[Planned],
-    dates: list[dt.date],
-    backend: str,
-    chunks: int | None = None,
-    on_range: Callable[[int, int], None] | None = None,
+def _spark_materialise(
+    con: duckdb.DuckDBPyConnection, library: Library, plan: list[Planned], dates: list[dt.date]
 ) -> int:
-    if backend == "duckdb":
-        return duckdb_evaluate(con, library.codes(), plan, dates, WIDE, chunks, on_range)
     from carecommons.engine.spark import ENGINE_TABLES, register_from_duckdb, session
 
     spark = session()
@@ -162,27 +156,54 @@ def _materialise(
     return con.execute(f"SELECT COUNT(*) FROM {WIDE}").fetchone()[0]
 
 
-def _write_population(con, snap: str, run_id: str, dates: list[dt.date]) -> int:
+def _evaluations(
+    con: duckdb.DuckDBPyConnection,
+    library: Library,
+    plan: list[Planned],
+    dates: list[dt.date],
+    backend: str,
+    chunks: int | None,
+) -> list[Callable[[], int]]:
+    """One callable per patient range, each (re)filling the WIDE temp table with that range's rows.
+
+    DuckDB splits the store into partition.choose_chunks ranges (one range: the plain query); Spark runs the
+    whole store as one query."""
+    if backend != "duckdb":
+        return [lambda: _spark_materialise(con, library, plan, dates)]
+    n = partition.choose_chunks(con, len(dates), chunks)
+    compiled = compile_plan(plan, library.codes(), dates, "duckdb", partitioned=n > 1)
+    if n == 1:
+        return [lambda: backends.duckdb_materialise(con, compiled, WIDE)]
+    return [
+        (lambda r=r: backends.duckdb_materialise(con, compiled, WIDE, [r])) for r in partition.patient_ranges(con, n)
+    ]
+
+
+def _delete_previous(con, snap: str, plan: list[Planned], dates: list[dt.date]) -> None:
+    """Remove this snapshot's earlier rows for these definitions and dates (inside the run's transaction)."""
     con.execute(
         "DELETE FROM results_population WHERE snapshot_id = ? AND index_date IN (SELECT UNNEST(?::DATE[]))",
         [snap, dates],
     )
+    ids = [p.definition_id for p in plan]
+    for table in ("results_patient", "results_aggregate"):
+        con.execute(
+            f"DELETE FROM {table} WHERE snapshot_id = ? AND definition_id IN (SELECT UNNEST(?::VARCHAR[])) "
+            "AND index_date IN (SELECT UNNEST(?::DATE[]))",
+            [snap, ids, dates],
+        )
+
+
+def _write_population(con, snap: str, run_id: str) -> int:
     con.execute(
         f"""INSERT INTO results_population SELECT ?, ?, index_date, patient_id, practice_id, age,
         {_age_band_sql("age")}, sex, ethnicity_6, CAST((imd_decile + 1) // 2 AS TINYINT) FROM {WIDE}""",
         [snap, run_id],
     )
-    return con.execute(f"SELECT COUNT(*) FROM {WIDE}").fetchone()[0]
+    return con.execute("SELECT COUNT(*) FROM results_population WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def _write_patient(con, snap: str, run_id: str, plan: list[Planned], dates: list[dt.date]) -> int:
-    ids = [p.definition_id for p in plan]
-    con.execute(
-        "DELETE FROM results_patient WHERE snapshot_id = ? AND definition_id IN (SELECT UNNEST(?::VARCHAR[])) "
-        "AND index_date IN (SELECT UNNEST(?::DATE[]))",
-        [snap, ids, dates],
-    )
-    total = 0
+def _write_patient(con, snap: str, run_id: str, plan: list[Planned]) -> int:
     for p in plan:
         c = p.column
         keep = f"{c}_num = 1" if p.kind == Kind.REGISTER else f"({c}_den = 1 OR {c}_num = 1)"
@@ -193,18 +214,12 @@ def _write_patient(con, snap: str, run_id: str, plan: list[Planned], dates: list
             {c}_den = 1, {c}_num = 1, {c}_exc = 1, {c}_value FROM {WIDE} WHERE {keep}""",
             [p.definition_id, p.version, snap, run_id],
         )
-    total = con.execute("SELECT COUNT(*) FROM results_patient WHERE run_id = ?", [run_id]).fetchone()[0]
-    return total
+    return con.execute("SELECT COUNT(*) FROM results_patient WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], dates: list[dt.date]) -> int:
-    """All levels x breakdowns in one GROUPING SETS pass over the wide table, then unpivoted per definition."""
-    ids = [p.definition_id for p in plan]
-    con.execute(
-        "DELETE FROM results_aggregate WHERE snapshot_id = ? AND definition_id IN (SELECT UNNEST(?::VARCHAR[])) "
-        "AND index_date IN (SELECT UNNEST(?::DATE[]))",
-        [snap, ids, dates],
-    )
+def _aggregate_range(con, plan: list[Planned], first: bool) -> int:
+    """All levels x breakdowns of the WIDE rows in one GROUPING SETS pass, kept (summed over patient ranges
+    later) in a temp table: counts are sums, so per-range partial counts add up to the whole store's."""
     sets = []
     for level in (*ORG_COLUMNS, None):
         for b in BREAKDOWNS:
@@ -222,20 +237,32 @@ def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], dates: li
     org_case = "COALESCE(practice_id, pcn_id, borough, icb, 'London')"
     bd_case = " ".join(f"WHEN GROUPING({b}) = 0 THEN '{b}'" for b in BREAKDOWNS if b)
     bd_value = " ".join(f"WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)" for b in BREAKDOWNS if b)
-    con.execute(
-        f"""CREATE OR REPLACE TEMP TABLE cc_agg AS
-        SELECT index_date, {level_case} AS level, {org_case} AS org_id,
+    select = f"""SELECT index_date, {level_case} AS level, {org_case} AS org_id,
                CASE {bd_case} END AS breakdown, CASE {bd_value} END AS breakdown_value, {sums}
         FROM (SELECT w.*, pr.pcn_id, pr.borough, pr.icb, {_age_band_sql("w.age")} AS age_band,
                      CAST((w.imd_decile + 1) // 2 AS TINYINT) AS imd_quintile
               FROM {WIDE} AS w JOIN practices AS pr ON pr.practice_id = w.practice_id) AS x
         GROUP BY GROUPING SETS ({", ".join(sets)})"""
-    )
+    if first:
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {AGG_PARTS} AS {select}")
+    else:
+        con.execute(f"INSERT INTO {AGG_PARTS} {select}")
+    return con.execute(f"SELECT COUNT(*) FROM {AGG_PARTS}").fetchone()[0]
+
+
+def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], ranges: int) -> int:
+    """Sum the ranges' partial counts per (date, level, org, breakdown) and insert them per definition."""
+    source = AGG_PARTS
+    if ranges > 1:
+        keys = "index_date, level, org_id, breakdown, breakdown_value"
+        sums = ", ".join(f"SUM({p.column}_{s}) AS {p.column}_{s}" for p in plan for s in ("den", "num", "exc"))
+        con.execute(f"CREATE OR REPLACE TEMP TABLE cc_agg AS SELECT {keys}, {sums} FROM {AGG_PARTS} GROUP BY {keys}")
+        source = "cc_agg"
     for p in plan:
         c = p.column
         con.execute(
             f"""INSERT INTO results_aggregate SELECT ?, ?, ?, ?, index_date, level, org_id, breakdown,
-            breakdown_value, {c}_den, {c}_num, {c}_exc FROM cc_agg""",
+            breakdown_value, {c}_den, {c}_num, {c}_exc FROM {source}""",
             [p.definition_id, p.version, snap, run_id],
         )
     return con.execute("SELECT COUNT(*) FROM results_aggregate WHERE run_id = ?", [run_id]).fetchone()[0]
@@ -269,38 +296,43 @@ def run(
     if not plan:
         raise InvalidInput("definitions", "nothing to run", "check the definition ids")
 
-    bar_ref: list = []  # (bar, task) once the progress bar exists: patient ranges update its description
-
-    def on_range(done: int, total: int) -> None:
-        if bar_ref:
-            bar_ref[0].update(bar_ref[1], description=f"evaluate definitions ({done}/{total} patient ranges)")
-
-    steps = [
-        ("evaluate definitions", lambda: _materialise(con, library, plan, dates, backend, chunks, on_range)),
-        ("write population", lambda: _write_population(con, snap, run_id, dates)),
-        ("write patient results", lambda: _write_patient(con, snap, run_id, plan, dates)),
-        ("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, dates)),
-    ]
+    evaluations = _evaluations(con, library, plan, dates, backend, chunks)
+    n = len(evaluations)
+    # Per patient range: evaluate into the WIDE temp table, then append its population, patient rows and
+    # partial aggregates, so memory holds one range's rows whatever the store size and the number of dates.
+    steps: list[tuple[str, Callable[[], int]]] = []
+    for i, evaluate in enumerate(evaluations):
+        label = f" ({i + 1}/{n} patient ranges)" if n > 1 else ""
+        steps += [
+            ("evaluate definitions" + label, evaluate),
+            ("write population" + label, lambda: _write_population(con, snap, run_id)),
+            ("write patient results" + label, lambda: _write_patient(con, snap, run_id, plan)),
+            ("write aggregates" + label, lambda first=i == 0: _aggregate_range(con, plan, first)),
+        ]
+    steps.append(("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, n)))
     counts: dict[str, int] = {}
     versions = {p.definition_id: p.version for p in plan}
-    # Evaluation only fills a TEMP table; every write to the results tables, and the results_runs row that
-    # makes them visible, happen in one transaction, so a crash (even kill -9) leaves the previous complete
-    # run readable instead of a half-replaced one.
+    # The first range is evaluated into a TEMP table before anything is written; from the first write on,
+    # everything (deleting this snapshot's older rows, every range's rows, and the results_runs row that makes
+    # them visible) happens in one transaction, so a crash (even kill -9) leaves the previous complete run
+    # readable instead of a half-replaced one.
     in_transaction = False
     try:
         with _progress(progress) as bar:
             task = bar.add_task("carecommons run", total=len(steps)) if bar else None
-            if bar:
-                bar_ref[:] = [bar, task]
-            for name, step in steps:
+            for label, step in steps:
+                name = label.split(" (")[0]
                 if name != "evaluate definitions" and not in_transaction:
                     con.execute("BEGIN TRANSACTION")
                     in_transaction = True
+                    _delete_previous(con, snap, plan, dates)
                 if bar:
-                    bar.update(task, description=name)
+                    bar.update(task, description=label)
                 t0 = time.perf_counter()
-                counts[name] = step()
-                timings[name] = time.perf_counter() - t0
+                got = step()
+                # evaluation counts add up over ranges; the writers return their table's running total
+                counts[name] = counts.get(name, 0) + got if name == "evaluate definitions" else got
+                timings[name] = timings.get(name, 0.0) + time.perf_counter() - t0
                 if bar:
                     bar.advance(task)
         seconds = time.perf_counter() - started
@@ -310,8 +342,8 @@ def run(
     finally:
         if in_transaction:
             con.execute("ROLLBACK")
-    con.execute(f"DROP TABLE IF EXISTS {WIDE}")
-    con.execute("DROP TABLE IF EXISTS cc_agg")
+    for table in (WIDE, AGG_PARTS, "cc_agg"):
+        con.execute(f"DROP TABLE IF EXISTS {table}")
     return RunSummary(
         run_id=run_id,
         snapshot_id=snap,
