@@ -11,7 +11,10 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
+import os
 import re
+import threading
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -143,7 +146,7 @@ def worklist(
         for r in rules
         if (not filters.kinds or r.kind in filters.kinds) and (not filters.rule_ids or r.id in filters.rule_ids)
     ]
-    items = _evaluate(con, chosen, index)
+    items = _cached_items(con, practice_id, chosen, index)
     allowed_ids = {int(x[0]) for x in con.execute(f"SELECT patient_id FROM {_POP}").fetchall()}
     for source in sources:
         for item in source.items(con, _POP, practice_id, index):
@@ -197,6 +200,59 @@ def _population(con: duckdb.DuckDBPyConnection, allowed: str, practice_id: str, 
         """,
         {"idx": index, "practice": practice_id},
     )
+
+
+#: How long a practice's rule results are reused on a read-only store whose file and population are unchanged.
+ITEMS_CACHE_SECONDS = 300.0
+_ITEMS_CACHE_MAX = 32
+_items_cache: dict[tuple, tuple[float, tuple[WorklistItem, ...]]] = {}
+_items_lock = threading.Lock()
+
+
+def _cached_items(
+    con: duckdb.DuckDBPyConnection, practice_id: str, rules: Sequence[WorklistRule], index: dt.date
+) -> list[WorklistItem]:
+    """The rules' items for the population temp table, reused for a few minutes when nothing they depend on
+    can have changed: the store is opened read-only and its file is unchanged (so events are the same), and
+    the population (patient ids with their ages, after governance) has the same fingerprint. The rules read
+    the events table once per view otherwise, which at a million patients is the worklist's main cost.
+
+    Only derived items are reused; the governance cohort, the population, the audit entry and the invitation
+    history are computed on every view. Writable or in-memory stores are never cached.
+    """
+    key = _items_key(con, practice_id, rules, index)
+    if key is not None:
+        with _items_lock:
+            hit = _items_cache.get(key)
+        if hit is not None and time.monotonic() - hit[0] < ITEMS_CACHE_SECONDS:
+            return list(hit[1])
+    items = _evaluate(con, rules, index)
+    if key is not None:
+        with _items_lock:
+            if len(_items_cache) >= _ITEMS_CACHE_MAX:
+                _items_cache.clear()
+            _items_cache[key] = (time.monotonic(), tuple(items))
+    return items
+
+
+def _items_key(
+    con: duckdb.DuckDBPyConnection, practice_id: str, rules: Sequence[WorklistRule], index: dt.date
+) -> tuple | None:
+    """Cache key of a practice's rule items, or None when the store may change under this connection."""
+    if con.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only":
+        return None
+    files = [path for _seq, _name, path in con.execute("PRAGMA database_list").fetchall() if path]
+    if not files:
+        return None
+    try:
+        stamp = tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
+    except OSError:
+        return None
+    population = con.execute(
+        f"SELECT count(*), coalesce(sum(hash(patient_id, age)::HUGEINT), 0), coalesce(bit_xor(hash(patient_id)), 0) "
+        f"FROM {_POP}"
+    ).fetchone()
+    return (stamp, practice_id, index, tuple(rules), tuple(population))
 
 
 def _evaluate(con: duckdb.DuckDBPyConnection, rules: Sequence[WorklistRule], index: dt.date) -> list[WorklistItem]:
