@@ -6,8 +6,8 @@ from pathlib import Path
 
 import duckdb
 import pytest
-from conftest import EXTRACT, ODS_CSV, ODS_FHIR
 from ingest_builders import HBA1C_DCCT, NHS_OK, SYSTOLIC
+from ingest_sample import EXTRACT, ODS_CSV, ODS_FHIR
 
 from carecommons.ingest import ingest
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import duckdb
-from conftest import EXTRACT, ODS_FHIR, fhir_resources
 from ingest_builders import NHS_OK, SYSTOLIC, observation, patient, snapshot, write_gp_fhir
+from ingest_sample import EXTRACT, ODS_FHIR, fhir_resources
 
 from carecommons.ingest import ingest
 
