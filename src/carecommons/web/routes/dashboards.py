@@ -22,12 +22,19 @@ planner = require_roles(*DASHBOARD_ROLES)
 
 
 def dashboard_for(
-    st: AppState, requester: Requester, level: OrgLevel, org_id: str, definition_id: str
+    st: AppState,
+    requester: Requester,
+    level: OrgLevel,
+    org_id: str,
+    definition_id: str,
+    aggs: PracticeAggregates | None = None,
 ) -> dashboards.Dashboard:
     """The dashboard, audited. Built once per cohort fingerprint (run, snapshot, allowed patients, covered
     practices), organisation and definition, and shared by every worker through the shared-state file, so
-    whichever worker (or the background warm-up) built it first saves the others the work."""
-    aggs = st.aggregates.get(requester, st.session_factory)
+    whichever worker (or the background warm-up) built it first saves the others the work. `aggs` is the
+    requester's cohort when the caller already fetched it (with its purpose and agreement checks) for this
+    request."""
+    aggs = aggs if aggs is not None else st.aggregates.get(requester, st.session_factory)
     dash = cached_dashboard(st, aggs, level, org_id, definition_id)
     with st.session_factory() as session:
         audit.record(session, requester, "dashboard.view", None, f"{level.label} {org_id}, definition {definition_id}")
@@ -96,8 +103,8 @@ def dashboards_home(request: Request, requester: Requester = Depends(planner)) -
 
 def _page(request: Request, requester: Requester, level: OrgLevel, org_id: str, definition_id: str) -> Response:
     st = state(request)
-    dash = dashboard_for(st, requester, level, org_id, definition_id)
-    aggs = st.aggregates.get(requester, st.session_factory)
+    aggs = st.aggregates.get(requester, st.session_factory)  # checks purpose and agreements, once per request
+    dash = dashboard_for(st, requester, level, org_id, definition_id, aggs)
     return render(
         request,
         "dashboards/dashboard.html",
