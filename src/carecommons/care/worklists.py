@@ -301,7 +301,20 @@ def items_for_patient(
             "values": [row.value if row.source == "events" else None for _, row in tagged],
         },
     )
-    return _run_rules(con, rules, index)
+    present = {list_id for list_id, row in tagged if row.date <= index}
+    return _run_rules(con, [r for r in rules if _may_fire(r, present)], index)
+
+
+def _may_fire(rule: WorklistRule, present: set[str]) -> bool:
+    """False when the patient has none of the codes the rule needs, so it cannot list them (a necessary
+    condition only: the rule's SQL still decides). Saves planning a rule that cannot match on the record page."""
+    if rule.shape == RuleShape.VACCINATION_DUE:
+        return True  # due by age alone
+    on_register = bool(present.intersection(rule.register))
+    if rule.shape == RuleShape.NO_RECENT:
+        return on_register
+    has_reading = bool(present.intersection(rule.check))
+    return has_reading if rule.not_on_register else on_register and has_reading
 
 
 def _event_slice(con: duckdb.DuckDBPyConnection) -> None:
