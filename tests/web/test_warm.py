@@ -5,6 +5,7 @@ from __future__ import annotations
 from types import SimpleNamespace
 
 import pandas as pd
+import pytest
 
 from carecommons.core.orgs import OrgLevel
 from carecommons.web.warm import _coarse_first, organisations
@@ -28,3 +29,50 @@ def test_coarse_pages_of_every_cohort_come_before_any_practice_page():
     # Within a level, cohorts keep the order they were counted in.
     assert [a.cohort for lv, _org, a in order if lv is OrgLevel.LONDON] == ["all", "ealing"]
     assert _coarse_first([]) == []
+
+
+def test_fine_pages_yield_the_core_and_coarse_pages_do_not(monkeypatch):
+    """With warm_fine_duty 0.25 each PCN or practice build is followed by a pause of three times its length;
+    London, ICS and borough pages are built back to back."""
+    from carecommons.web import warm
+    from carecommons.web.routes import dashboards as dashboard_routes
+
+    cohort = _cohort("all", [("P1", "N1", "Ealing", "NWL"), ("P2", "N2", "Barnet", "NCL")])
+    built: list[tuple[OrgLevel, str]] = []
+    clock = [0.0]
+
+    def fake_build(st, aggs, level, org_id, definition_id):
+        built.append((level, org_id))
+        clock[0] += 2.0  # every page takes two seconds
+
+    shared = SimpleNamespace(claim=lambda *_a: True, has_dashboard=lambda _k: False, trim_dashboards=lambda: None)
+    st = SimpleNamespace(
+        settings=SimpleNamespace(warm_fine_duty=0.25),
+        shared=shared,
+        aggregates=SimpleNamespace(get=lambda requester, factory: cohort),
+        session_factory=None,
+    )
+    monkeypatch.setattr(dashboard_routes, "cached_dashboard", fake_build)
+    monkeypatch.setattr(warm, "planning_requesters", lambda factory: [object()])
+    monkeypatch.setattr(warm.time, "monotonic", lambda: clock[0])
+    warmer = warm.Warmer(st)
+    pauses: list[tuple[tuple[OrgLevel, str], float]] = []
+    monkeypatch.setattr(warmer._stop, "wait", lambda seconds: pauses.append((built[-1], seconds)))
+    assert warmer.warm_once("run-1") == len(organisations(cohort))
+    assert all(level in warm.FINE_LEVELS for (level, _org), _s in pauses)
+    assert [org for (_level, org), _s in pauses] == ["N1", "N2", "P1", "P2"]
+    assert {seconds for _page, seconds in pauses} == {6.0}
+
+
+def test_served_workers_warm_fine_pages_at_a_quarter_core_unless_told(monkeypatch):
+    from carecommons.web.settings import ENV_WARM_DUTY, FINE_WARM_DUTY, Settings, settings_from_env
+
+    monkeypatch.delenv(ENV_WARM_DUTY, raising=False)
+    assert settings_from_env().warm_fine_duty == FINE_WARM_DUTY == 0.25
+    assert Settings().warm_fine_duty == 1.0  # apps built in tests warm at full speed
+    monkeypatch.setenv(ENV_WARM_DUTY, "1")
+    assert settings_from_env().warm_fine_duty == 1.0
+    for bad in ("0", "-0.5", "2", "fast"):
+        monkeypatch.setenv(ENV_WARM_DUTY, bad)
+        with pytest.raises(ValueError, match=ENV_WARM_DUTY):
+            settings_from_env()

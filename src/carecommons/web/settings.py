@@ -49,6 +49,11 @@ class Settings:
     #: open database (about 2 ms) instead of opening the file again (35-55 ms of CPU per request). While it is
     #: held no other process can open the store read-write: stop the server for `carecommons run`.
     keep_store_open: bool = False
+    #: Share of one core the warm-up may use for PCN and practice pages (London, ICS and borough pages are built
+    #: at full speed first). At a million patients there are ~1,400 fine pages per cohort at ~0.5-1 CPU s each;
+    #: built flat out they took a core from the people using the server for the best part of an hour. 1.0 is
+    #: full speed (tests); `carecommons serve` uses FINE_WARM_DUTY unless CARECOMMONS_WEB_WARM_DUTY says otherwise.
+    warm_fine_duty: float = 1.0
 
 
 #: Environment variables `carecommons serve --workers N` passes to each worker process.
@@ -58,6 +63,25 @@ ENV_WARM = "CARECOMMONS_WEB_WARM"
 ENV_PARENT = "CARECOMMONS_WEB_PARENT_PID"
 ENV_SHARED = "CARECOMMONS_WEB_SHARED"
 ENV_KEEP_OPEN = "CARECOMMONS_WEB_KEEP_STORE_OPEN"
+ENV_WARM_DUTY = "CARECOMMONS_WEB_WARM_DUTY"
+#: Default share of a core for the background warm-up of fine (PCN, practice) dashboards in served workers.
+FINE_WARM_DUTY = 0.25
+
+
+def _duty_from_env() -> float:
+    """CARECOMMONS_WEB_WARM_DUTY as a share in (0, 1]; a bad value is an error naming the variable."""
+    raw = os.environ.get(ENV_WARM_DUTY)
+    if raw is None or raw == "":
+        return FINE_WARM_DUTY
+    try:
+        value = float(raw)
+    except ValueError:
+        value = -1.0
+    if not 0.0 < value <= 1.0:
+        raise ValueError(
+            f"{ENV_WARM_DUTY}={raw!r} is not a share of a core: give a number above 0 and at most 1, e.g. 0.25"
+        )
+    return value
 
 
 def settings_from_env() -> Settings:
@@ -73,4 +97,5 @@ def settings_from_env() -> Settings:
         secure_cookies=os.environ.get(ENV_SECURE_COOKIES) == "1",
         warm_dashboards=os.environ.get(ENV_WARM, "1") == "1",
         keep_store_open=os.environ.get(ENV_KEEP_OPEN, "1") == "1",
+        warm_fine_duty=_duty_from_env(),
     )

@@ -33,6 +33,8 @@ log = logging.getLogger(__name__)
 
 #: Bump when the Dashboard view model changes shape, so workers never read a page built by older code.
 DASHBOARD_FORMAT = 1
+#: Levels built at the settings' warm_fine_duty (PCN and practice pages: many, and opened less than the others).
+FINE_LEVELS = frozenset({OrgLevel.PCN, OrgLevel.PRACTICE})
 #: How often a warm worker looks for a new engine run.
 POLL_SECONDS = 30.0
 
@@ -146,17 +148,22 @@ class Warmer:
         # Level by level across every claimed cohort (London pages of every cohort, then ICSs, ..., practices
         # last): at a million patients one cohort's ~1,400 practice pages take many minutes, and the coarse
         # pages of the other cohorts, which people open most, should not wait behind them.
+        duty = getattr(st.settings, "warm_fine_duty", 1.0)
         for level, org_id, aggs in _coarse_first(claimed):
             if self._stop.is_set():
                 return built
             key = dashboard_key(aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
             if st.shared.has_dashboard(key):
                 continue
+            began = time.monotonic()
             try:
                 cached_dashboard(st, aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
                 built += 1
             except CarecommonsError as err:
                 log.info("warm-up skipped %s %s: %s", level.value, org_id, err)
+            if level in FINE_LEVELS and duty < 1.0:
+                # Yield the core to requests: pause so fine pages use at most `duty` of one core.
+                self._stop.wait((time.monotonic() - began) * (1.0 / duty - 1.0))
         if claimed:
             st.shared.trim_dashboards()
         self.passes += 1
