@@ -159,7 +159,7 @@ async def virtual_user(
     stats: Stats,
     start: asyncio.Event,
     stop_at: list[float],
-    think: float,
+    think: tuple[float, float],
     seed: int,
     signed: list,
     gate: asyncio.Semaphore,
@@ -189,8 +189,8 @@ async def virtual_user(
             stats.statuses[code] += 1
             if code != 200:
                 stats.errors[f"{label} {code}"] += 1
-            if think:
-                await asyncio.sleep(rng.uniform(0, think))
+            if think[1]:
+                await asyncio.sleep(rng.uniform(*think))
 
 
 def pct(values: list[float], p: float) -> float:
@@ -215,7 +215,9 @@ async def main_async(args) -> dict:
     gate = asyncio.Semaphore(4)
     tasks = [
         asyncio.create_task(
-            virtual_user(args.base_url, a, ids, stats, start, stop_at, args.think, args.seed + i, signed, gate)
+            virtual_user(
+                args.base_url, a, ids, stats, start, stop_at, (args.think_min, args.think), args.seed + i, signed, gate
+            )
         )
         for i, a in enumerate(chosen)
     ]
@@ -284,6 +286,13 @@ def main() -> None:
     ap.add_argument("--duration", type=float, default=300.0, help="measured seconds")
     ap.add_argument("--warmup", type=float, default=10.0, help="seconds of load before measuring")
     ap.add_argument("--think", type=float, default=1.0, help="max think time between a user's requests (s)")
+    ap.add_argument(
+        "--think-min",
+        type=float,
+        default=0.0,
+        help="min think time (s); think time is uniform in [--think-min, --think]. 0-1 s (the default) is a stress "
+        "test; people reading a page pause longer, e.g. --think-min 2 --think 8",
+    )
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--workers", type=int, default=0, help="uvicorn workers for --serve (0 = one per core)")
     ap.add_argument(
@@ -296,6 +305,10 @@ def main() -> None:
     ap.add_argument("--json", default=None, help="also write the report here")
     ap.add_argument("--server-log", default="bench-load-server.log", help="where the started server's output goes")
     args = ap.parse_args()
+    if not 0 <= args.think_min <= args.think:
+        ap.error(
+            f"--think-min {args.think_min} must be between 0 and --think ({args.think}); lower it or raise --think"
+        )
     server = None
     if args.serve or not args.base_url:
         port = _free_port()
@@ -344,6 +357,7 @@ def main() -> None:
     report["loadavg_after"] = [round(x, 2) for x in os.getloadavg()]
     report["workers"] = args.workers or os.cpu_count()
     report["think_s"] = args.think
+    report["think_min_s"] = args.think_min
     print(json.dumps(report, indent=1))
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1))
