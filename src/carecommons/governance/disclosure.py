@@ -17,10 +17,11 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 
 import numpy as np
 import pandas as pd
-from threadpoolctl import threadpool_limits
+from threadpoolctl import ThreadpoolController
 
 from carecommons.core.errors import InvalidInput
 
@@ -168,11 +169,21 @@ def derivable_cells(rels: list[Relation], suppressed: set[int], max_component: i
     cells: those with a zero component in every null-space vector of the relations restricted to hidden cells.
     Components larger than max_component are checked by repeated single-relation solving only."""
     out: set[int] = set()
+    components = _components(rels, suppressed)
+    if not components:
+        return out
     # Many small SVDs: one BLAS thread each is far faster than letting every call spin up a pool.
-    with threadpool_limits(limits=1, user_api="blas"):
-        for cells, crels in _components(rels, suppressed):
+    with _blas_controller().limit(limits=1, user_api="blas"):
+        for cells, crels in components:
             out |= _component_pinned(cells, crels, max_component)
     return out
+
+
+@cache
+def _blas_controller() -> ThreadpoolController:
+    """One scan of the loaded native libraries per process: `threadpool_limits()` rescans them on every call
+    (~0.8 ms in the web app, some 30 calls per dashboard build)."""
+    return ThreadpoolController()
 
 
 def _component_pinned(cells: list[int], crels: list[Relation], max_component: int) -> set[int]:
