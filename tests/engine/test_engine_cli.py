@@ -69,3 +69,25 @@ def test_run_writes_a_versioned_time_series(tmp_path, monkeypatch, store_file):
     con.close()
     bad = runner.invoke(app, ["run", "--store", str(store_file), "--index-date", "31/03/2025"])
     assert bad.exit_code == 2 and "YYYY-MM-DD" in bad.output
+
+
+def test_run_chunks_option_gives_the_same_results_and_refuses_zero(tmp_path, monkeypatch, store_file):
+    import shutil
+
+    monkeypatch.setenv("CARECOMMONS_HOME", str(tmp_path))
+    rows = {}
+    for n in (1, 3):
+        copy = tmp_path / f"chunks{n}.duckdb"
+        shutil.copy(store_file, copy)
+        args = ["run", "--store", str(copy), "--index-date", "2025-03-31", "--chunks", str(n)]
+        out = runner.invoke(app, [*args, "--definition", "HYP_REG", "--definition", "BP002"])
+        assert out.exit_code == 0, out.output
+        con = duckdb.connect(str(copy), read_only=True)
+        rows[n] = con.execute(
+            "SELECT * EXCLUDE (run_id) FROM results_patient WHERE run_id = "
+            "(SELECT run_id FROM results_runs ORDER BY finished_at DESC LIMIT 1) ORDER BY ALL"
+        ).fetchall()
+        con.close()
+    assert rows[1] and rows[1] == rows[3]
+    zero = runner.invoke(app, ["run", "--store", str(store_file), "--chunks", "0"])
+    assert zero.exit_code == 2 and "--chunks" in zero.output

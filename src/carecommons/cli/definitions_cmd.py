@@ -138,6 +138,13 @@ def run_cmd(
     backend: str = typer.Option("duckdb", help="duckdb or spark"),
     definition: list[str] | None = typer.Option(None, "--definition", help="only these ids (repeatable)"),
     overrides: Path | None = typer.Option(None, help="extra overrides directory"),
+    chunks: int | None = typer.Option(
+        None,
+        "--chunks",
+        min=1,
+        help="patient ranges evaluated one after another (default: from the store size and memory limit, "
+        "or CARECOMMONS_ENGINE_CHUNKS); more ranges use less memory and a little more CPU",
+    ),
 ) -> None:
     """Compute the definitions library over the record store into versioned results tables."""
     from carecommons.core.dates import month_ends, parse_date
@@ -153,7 +160,9 @@ def run_cmd(
         lib = _library(overrides)
         con = connect(store or paths.store_path())
         try:
-            summary = run(con, lib, dates, backend=backend, progress=True, definition_ids=definition or None)
+            summary = run(
+                con, lib, dates, backend=backend, progress=True, definition_ids=definition or None, chunks=chunks
+            )
         finally:
             con.close()
     except CarecommonsError as err:
