@@ -169,6 +169,45 @@ def test_serve_with_two_workers_keeps_sessions_csrf_and_throttling(two_workers, 
             assert r.status_code == 429
 
 
+@pytest.mark.slow
+def test_an_idle_connection_outlives_a_readers_pause(two_workers):
+    """A person reads a page for several seconds before the next click; the server must not close the idle
+    keep-alive connection under them (uvicorn's 5 s default did: the click then failed as 'server disconnected')."""
+    from carecommons.cli.web_cmd import KEEP_ALIVE_SECONDS
+
+    base, _proc = two_workers
+    port = int(base.rsplit(":", 1)[1])
+    request = f"GET /api/v1/health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: keep-alive\r\n\r\n".encode()
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as conn:
+        for pause in (0, 7):  # 7 s: past uvicorn's default, well inside ours
+            time.sleep(pause)
+            conn.sendall(request)
+            status = _read_response(conn)
+            assert status.startswith(b"HTTP/1.1 200"), (pause, status)
+    assert KEEP_ALIVE_SECONDS >= 60
+
+
+def _read_response(conn: socket.socket) -> bytes:
+    """Read one whole HTTP/1.1 response (head + Content-Length body) and return its status line; b'' if the
+    server closed the connection instead of answering."""
+    data = b""
+    while b"\r\n\r\n" not in data:
+        chunk = conn.recv(65536)
+        if not chunk:
+            return data.split(b"\r\n", 1)[0]
+        data += chunk
+    head, body = data.split(b"\r\n\r\n", 1)
+    length = next(
+        int(line.split(b":", 1)[1]) for line in head.split(b"\r\n") if line.lower().startswith(b"content-length:")
+    )
+    while len(body) < length:
+        chunk = conn.recv(65536)
+        if not chunk:
+            break
+        body += chunk
+    return head.split(b"\r\n", 1)[0]
+
+
 def test_warm_up_builds_every_default_dashboard_once_and_again_after_an_opt_out(settings, web_env, tmp_path):
     """One warm pass publishes every organisation's default page into the shared file; a second pass (another
     worker, or the next poll) builds nothing; an opt-out changes the cohort fingerprint, so the next pass
