@@ -217,32 +217,28 @@ def _write_patient(con, snap: str, run_id: str, plan: list[Planned]) -> int:
     return con.execute("SELECT COUNT(*) FROM results_patient WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
+def _sums(plan: list[Planned], inner: str = "{c}_{s}") -> str:
+    return ", ".join(
+        f"SUM({inner.format(c=p.column, s=s)}) AS {p.column}_{s}" for p in plan for s in ("den", "num", "exc")
+    )
+
+
 def _aggregate_range(con, plan: list[Planned], first: bool) -> int:
-    """All levels x breakdowns of the WIDE rows in one GROUPING SETS pass, kept (summed over patient ranges
-    later) in a temp table: counts are sums, so per-range partial counts add up to the whole store's."""
-    sets = []
-    for level in (*ORG_COLUMNS, None):
-        for b in BREAKDOWNS:
-            cols = ["index_date"] + ([level] if level else []) + ([b] if b else [])
-            sets.append("(" + ", ".join(cols) + ")")
-    sums = ", ".join(
-        f"SUM({p.column}_den) AS {p.column}_den, SUM({p.column}_num) AS {p.column}_num, "
-        f"SUM({p.column}_exc) AS {p.column}_exc"
-        for p in plan
-    )
-    level_case = (
-        "CASE WHEN GROUPING(practice_id) = 0 THEN 'practice_id' WHEN GROUPING(pcn_id) = 0 THEN 'pcn_id' "
-        "WHEN GROUPING(borough) = 0 THEN 'borough' WHEN GROUPING(icb) = 0 THEN 'icb' ELSE 'london' END"
-    )
-    org_case = "COALESCE(practice_id, pcn_id, borough, icb, 'London')"
+    """Practice-level counts of the WIDE rows, overall and by each breakdown (one GROUPING SETS pass of five
+    sets), appended to a temp table; the coarser levels are rolled up from it in _write_aggregate.
+
+    Why two stages: practice -> PCN -> borough -> ICB -> London is a tree, so every coarser count is a sum of
+    practice counts. Grouping the patient-level rows by all 25 (level x breakdown) sets built 25 hash tables
+    over every patient-date row (at 1 M x 24 dates, 60% of `run`); five are needed. Per-range partial counts
+    add up the same way, so ranges need no separate merge."""
+    sets = ", ".join("(" + ", ".join(["index_date", "practice_id"] + ([b] if b else [])) + ")" for b in BREAKDOWNS)
     bd_case = " ".join(f"WHEN GROUPING({b}) = 0 THEN '{b}'" for b in BREAKDOWNS if b)
     bd_value = " ".join(f"WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)" for b in BREAKDOWNS if b)
-    select = f"""SELECT index_date, {level_case} AS level, {org_case} AS org_id,
-               CASE {bd_case} END AS breakdown, CASE {bd_value} END AS breakdown_value, {sums}
-        FROM (SELECT w.*, pr.pcn_id, pr.borough, pr.icb, {_age_band_sql("w.age")} AS age_band,
-                     CAST((w.imd_decile + 1) // 2 AS TINYINT) AS imd_quintile
-              FROM {WIDE} AS w JOIN practices AS pr ON pr.practice_id = w.practice_id) AS x
-        GROUP BY GROUPING SETS ({", ".join(sets)})"""
+    select = f"""SELECT index_date, practice_id, CASE {bd_case} END AS breakdown,
+               CASE {bd_value} END AS breakdown_value, {_sums(plan)}
+        FROM (SELECT w.*, {_age_band_sql("w.age")} AS age_band,
+                     CAST((w.imd_decile + 1) // 2 AS TINYINT) AS imd_quintile FROM {WIDE} AS w) AS x
+        GROUP BY GROUPING SETS ({sets})"""
     if first:
         con.execute(f"CREATE OR REPLACE TEMP TABLE {AGG_PARTS} AS {select}")
     else:
@@ -251,18 +247,29 @@ def _aggregate_range(con, plan: list[Planned], first: bool) -> int:
 
 
 def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], ranges: int) -> int:
-    """Sum the ranges' partial counts per (date, level, org, breakdown) and insert them per definition."""
-    source = AGG_PARTS
-    if ranges > 1:
-        keys = "index_date, level, org_id, breakdown, breakdown_value"
-        sums = ", ".join(f"SUM({p.column}_{s}) AS {p.column}_{s}" for p in plan for s in ("den", "num", "exc"))
-        con.execute(f"CREATE OR REPLACE TEMP TABLE cc_agg AS SELECT {keys}, {sums} FROM {AGG_PARTS} GROUP BY {keys}")
-        source = "cc_agg"
+    """Roll the practice-level counts (summed over patient ranges) up to every level and insert them per
+    definition. `ranges` is kept for the step's signature; the roll-up sums partial counts whatever their number."""
+    sets = []
+    for level in (*ORG_COLUMNS, None):
+        cols = ["index_date"] + ([level] if level else []) + ["breakdown", "breakdown_value"]
+        sets.append("(" + ", ".join(cols) + ")")
+    level_case = (
+        "CASE WHEN GROUPING(practice_id) = 0 THEN 'practice_id' WHEN GROUPING(pcn_id) = 0 THEN 'pcn_id' "
+        "WHEN GROUPING(borough) = 0 THEN 'borough' WHEN GROUPING(icb) = 0 THEN 'icb' ELSE 'london' END"
+    )
+    org_case = "COALESCE(practice_id, pcn_id, borough, icb, 'London')"
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE cc_agg AS
+        SELECT index_date, {level_case} AS level, {org_case} AS org_id, breakdown, breakdown_value, {_sums(plan)}
+        FROM (SELECT a.*, pr.pcn_id, pr.borough, pr.icb
+              FROM {AGG_PARTS} AS a JOIN practices AS pr ON pr.practice_id = a.practice_id) AS x
+        GROUP BY GROUPING SETS ({", ".join(sets)})"""
+    )
     for p in plan:
         c = p.column
         con.execute(
             f"""INSERT INTO results_aggregate SELECT ?, ?, ?, ?, index_date, level, org_id, breakdown,
-            breakdown_value, {c}_den, {c}_num, {c}_exc FROM {source}""",
+            breakdown_value, {c}_den, {c}_num, {c}_exc FROM cc_agg""",
             [p.definition_id, p.version, snap, run_id],
         )
     return con.execute("SELECT COUNT(*) FROM results_aggregate WHERE run_id = ?", [run_id]).fetchone()[0]
