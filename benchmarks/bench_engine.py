@@ -37,14 +37,14 @@ def _child(args: argparse.Namespace) -> None:
     from carecommons.engine.compiler import compile_plan
     from carecommons.engine.partition import choose_chunks
     from carecommons.engine.runner import duckdb_evaluate, practice_chains
-    from carecommons.store.analytics import MEMORY_ENV, default_memory_limit
+    from carecommons.store.analytics import limit_memory
 
     con = duckdb.connect(args.store)
     if args.threads:
         con.execute(f"SET threads = {args.threads}")
     # As the platform opens its store (half the machine unless CARECOMMONS_DUCKDB_MEMORY says otherwise), not at
     # DuckDB's own 80%: a 24-date run at 1 M reached 17.5 GiB with the default while other work held the rest.
-    con.execute(f"SET memory_limit = '{args.memory_limit or os.environ.get(MEMORY_ENV) or default_memory_limit()}'")
+    limit_memory(con, args.memory_limit or None)
     dates = month_ends(INDEX, args.months)
     chunks = args.chunks or None  # 0: chosen from the store size and memory limit
     r0 = resource.getrusage(resource.RUSAGE_SELF)

@@ -246,9 +246,9 @@ def _aggregate_range(con, plan: list[Planned], first: bool) -> int:
     return con.execute(f"SELECT COUNT(*) FROM {AGG_PARTS}").fetchone()[0]
 
 
-def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned], ranges: int) -> int:
+def _write_aggregate(con, snap: str, run_id: str, plan: list[Planned]) -> int:
     """Roll the practice-level counts (summed over patient ranges) up to every level and insert them per
-    definition. `ranges` is kept for the step's signature; the roll-up sums partial counts whatever their number."""
+    definition; the roll-up sums partial counts whatever the number of ranges."""
     sets = []
     for level in (*ORG_COLUMNS, None):
         cols = ["index_date"] + ([level] if level else []) + ["breakdown", "breakdown_value"]
@@ -316,7 +316,7 @@ def run(
             ("write patient results" + label, lambda: _write_patient(con, snap, run_id, plan)),
             ("write aggregates" + label, lambda first=i == 0: _aggregate_range(con, plan, first)),
         ]
-    steps.append(("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan, n)))
+    steps.append(("write aggregates", lambda: _write_aggregate(con, snap, run_id, plan)))
     counts: dict[str, int] = {}
     versions = {p.definition_id: p.version for p in plan}
     # The first range is evaluated into a TEMP table before anything is written; from the first write on,

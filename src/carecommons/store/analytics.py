@@ -38,7 +38,7 @@ def connect(path: Path | str, read_only: bool = False) -> duckdb.DuckDBPyConnect
                 "wait for the running ingest to finish, or stop it, then retry",
             ) from err
         raise
-    _limit_memory(con)
+    limit_memory(con)
     if not read_only:
         create_tables(con)
     return con
@@ -59,14 +59,17 @@ def default_memory_limit() -> str:
     return f"{max(1, total // 2 // (1 << 20))}MiB"
 
 
-def _limit_memory(con: duckdb.DuckDBPyConnection) -> None:
-    limit = os.environ.get(MEMORY_ENV) or default_memory_limit()
+def limit_memory(con: duckdb.DuckDBPyConnection, limit: str | None = None) -> None:
+    """Apply `limit`, else CARECOMMONS_DUCKDB_MEMORY, else half the machine: what every store connection gets
+    (benchmarks opening DuckDB files directly call it too, so they measure under the platform's limit)."""
+    source = "memory limit" if limit else MEMORY_ENV
+    limit = limit or os.environ.get(MEMORY_ENV) or default_memory_limit()
     try:
         con.execute(f"SET memory_limit = '{_sql_str(limit)}'")
     except duckdb.Error as err:
         con.close()
         raise InvalidInput(
-            MEMORY_ENV, f"{limit!r} is not a memory size DuckDB understands", "use a size such as 8GB or 512MiB"
+            source, f"{limit!r} is not a memory size DuckDB understands", "use a size such as 8GB or 512MiB"
         ) from err
 
 
