@@ -254,3 +254,35 @@ def test_age_sex_standardised_rate_matches_strata_from_results(as_user, web_env)
     assert row["dsr_lo"] == pytest.approx(expected.lower, abs=1e-3)
     assert row["dsr_hi"] == pytest.approx(expected.upper, abs=1e-3)
     assert row["dsr"] != pytest.approx(row["rate"], abs=1e-6)  # standardisation changes the figure
+
+
+def test_a_practice_with_nobody_in_the_cohort_gets_an_empty_page_not_an_error(settings):
+    """A small demo city has practices with no allowed patient at the latest date; building their page (the
+    warm-up builds every practice's) failed on pairing definitions with no rows, which stopped the whole warm pass."""
+    import dataclasses
+
+    from carecommons.core.orgs import OrgLevel
+    from carecommons.governance.purposes import Purpose, Requester
+    from carecommons.web import dashboards
+    from carecommons.web.app import create_app
+
+    app = create_app(settings)
+    from carecommons.governance import orgs
+    from carecommons.governance.roles import Role
+
+    requester = Requester(
+        user_id="analyst.london", role=Role.ANALYST, org_id=orgs.LONDON_ORG_ID, purpose=Purpose.PLANNING
+    )
+    aggs = app.state.cc.aggregates.get(requester, app.state.cc.session_factory)
+    latest = aggs.population[aggs.population["index_date"] == aggs.index_date]
+    practice = str(latest.sort_values("denominator")["practice_id"].iloc[-1])
+    emptied = dataclasses.replace(
+        aggs,
+        population=aggs.population[aggs.population["practice_id"] != practice],
+        counts=aggs.counts[aggs.counts["practice_id"] != practice],
+        strata=aggs.strata[aggs.strata["practice_id"] != practice],
+        memo={},  # its own derived frames, not the original's
+    )
+    page = dashboards.build(emptied, OrgLevel.PRACTICE, practice)
+    assert page.summary == [] and page.indicators == []
+    assert dashboards.build(aggs, OrgLevel.PRACTICE, practice).summary  # the same practice with its patients

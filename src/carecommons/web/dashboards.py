@@ -288,6 +288,8 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id:
         if not defs:
             return []
         df = publish(counts_all(aggs, defs, ids), COUNTS)
+        if df.empty:  # nobody in this organisation's population (a practice with no patients in the cohort)
+            return []
         return [_row(d, row, *r) for d, row, r in zip(defs, df.itertuples(), _rates(df), strict=True)]
 
     summary = table(registers)
