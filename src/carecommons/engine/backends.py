@@ -45,15 +45,17 @@ def duckdb_materialise(
     table: str,
     ranges: Sequence[tuple[int, int]] | None = None,
     on_range: Callable[[int, int], None] | None = None,
+    wrap: Callable[[str], str] | None = None,
 ) -> int:
     """Run the plan into TEMP table `table` in the DuckDB store; returns its row count.
 
     A partitioned plan runs once per patient range in `ranges`, each appending its rows: the hash tables of a
     range hold only its patients, so memory stays bounded and (on a store clustered by patient) each range
-    reads only its row groups. `on_range(done, total)` is called after each range (a progress bar)."""
+    reads only its row groups. `on_range(done, total)` is called after each range (a progress bar). `wrap`
+    turns each statement into the query actually stored (engine.stored.stored_query: a run's compact rows)."""
     if compiled.dialect != "duckdb":
         raise ValueError("compiled for another dialect")
-    statements = _statements(compiled, ranges)
+    statements = [wrap(s) if wrap else s for s in _statements(compiled, ranges)]
     duckdb_load_codes(con, compiled)
     # The result is a set of rows keyed by (patient, index date): keeping scan order would only force DuckDB
     # to serialise the big aggregations' output. The caller's setting is restored afterwards.

@@ -36,7 +36,7 @@ from carecommons.definitions.definition import Kind
 from carecommons.definitions.library import Library
 from carecommons.definitions.overrides import OrgChain
 from carecommons.definitions.plan import Planned
-from carecommons.engine import backends, partition
+from carecommons.engine import backends, partition, stored
 from carecommons.engine.compiler import compile_plan
 
 WIDE = "cc_wide"
@@ -131,7 +131,8 @@ def duckdb_evaluate(
     chunks: int | None = None,
     on_range: Callable[[int, int], None] | None = None,
 ) -> int:
-    """Evaluate `plan` into TEMP table `table` on DuckDB, over patient ranges when the store is big.
+    """Evaluate `plan` into TEMP table `table` on DuckDB, over patient ranges when the store is big, as the
+    compact rows a run stores (engine.stored: one flags byte per definition).
 
     The number of ranges comes from partition.choose_chunks (store size and memory limit; `chunks` or the
     CARECOMMONS_ENGINE_CHUNKS environment variable override it); one range runs the plain, unpartitioned query.
@@ -139,7 +140,11 @@ def duckdb_evaluate(
     n = partition.choose_chunks(con, len(dates), chunks)
     compiled = compile_plan(plan, codes, dates, "duckdb", partitioned=n > 1)
     ranges = partition.patient_ranges(con, n) if n > 1 else None
-    return backends.duckdb_materialise(con, compiled, table, ranges, on_range)
+    return backends.duckdb_materialise(con, compiled, table, ranges, on_range, _wrapper(plan))
+
+
+def _wrapper(plan: list[Planned]) -> Callable[[str], str]:
+    return lambda sql: stored.stored_query(plan, sql)
 
 
 def _spark_materialise(
@@ -152,7 +157,7 @@ def _spark_materialise(
         register_from_duckdb(spark, con, Path(tmp), ENGINE_TABLES)
         compiled = compile_plan(plan, library.codes(), dates, "spark")
         arrow = backends.spark_dataframe(spark, compiled).toArrow()  # noqa: F841 - read by DuckDB below
-        con.execute(f"CREATE OR REPLACE TEMP TABLE {WIDE} AS SELECT * FROM arrow")
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {WIDE} AS {stored.stored_query(plan, 'SELECT * FROM arrow')}")
     return con.execute(f"SELECT COUNT(*) FROM {WIDE}").fetchone()[0]
 
 
@@ -172,10 +177,12 @@ def _evaluations(
         return [lambda: _spark_materialise(con, library, plan, dates)]
     n = partition.choose_chunks(con, len(dates), chunks)
     compiled = compile_plan(plan, library.codes(), dates, "duckdb", partitioned=n > 1)
+    wrap = _wrapper(plan)
     if n == 1:
-        return [lambda: backends.duckdb_materialise(con, compiled, WIDE)]
+        return [lambda: backends.duckdb_materialise(con, compiled, WIDE, wrap=wrap)]
     return [
-        (lambda r=r: backends.duckdb_materialise(con, compiled, WIDE, [r])) for r in partition.patient_ranges(con, n)
+        (lambda r=r: backends.duckdb_materialise(con, compiled, WIDE, [r], wrap=wrap))
+        for r in partition.patient_ranges(con, n)
     ]
 
 
@@ -205,21 +212,25 @@ def _write_population(con, snap: str, run_id: str) -> int:
 
 def _write_patient(con, snap: str, run_id: str, plan: list[Planned]) -> int:
     for p in plan:
-        c = p.column
-        keep = f"{c}_num = 1" if p.kind == Kind.REGISTER else f"({c}_den = 1 OR {c}_num = 1)"
+        den, num, exc = (stored.flag(p, f) + " = 1" for f in ("den", "num", "exc"))
+        value = stored.value(p)
+        keep = num if p.kind == Kind.REGISTER else f"({den} OR {num})"
         if p.kind == Kind.VARIABLE:
-            keep = f"({c}_value IS NOT NULL)"
+            keep = f"({value} IS NOT NULL)"
         con.execute(
             f"""INSERT INTO results_patient SELECT ?, ?, ?, ?, index_date, patient_id, practice_id,
-            {c}_den = 1, {c}_num = 1, {c}_exc = 1, {c}_value FROM {WIDE} WHERE {keep}""",
+            {den}, {num}, {exc}, {value} FROM {WIDE} WHERE {keep}""",
             [p.definition_id, p.version, snap, run_id],
         )
     return con.execute("SELECT COUNT(*) FROM results_patient WHERE run_id = ?", [run_id]).fetchone()[0]
 
 
-def _sums(plan: list[Planned], inner: str = "{c}_{s}") -> str:
+def _sums(plan: list[Planned], stored_rows: bool = False) -> str:
+    """SUM of each definition's den/num/exc: decoded from the stored flags, or of columns already counted."""
     return ", ".join(
-        f"SUM({inner.format(c=p.column, s=s)}) AS {p.column}_{s}" for p in plan for s in ("den", "num", "exc")
+        f"SUM({stored.flag(p, s) if stored_rows else f'{p.column}_{s}'}) AS {p.column}_{s}"
+        for p in plan
+        for s in ("den", "num", "exc")
     )
 
 
@@ -235,7 +246,7 @@ def _aggregate_range(con, plan: list[Planned], first: bool) -> int:
     bd_case = " ".join(f"WHEN GROUPING({b}) = 0 THEN '{b}'" for b in BREAKDOWNS if b)
     bd_value = " ".join(f"WHEN GROUPING({b}) = 0 THEN CAST({b} AS VARCHAR)" for b in BREAKDOWNS if b)
     select = f"""SELECT index_date, practice_id, CASE {bd_case} END AS breakdown,
-               CASE {bd_value} END AS breakdown_value, {_sums(plan)}
+               CASE {bd_value} END AS breakdown_value, {_sums(plan, stored_rows=True)}
         FROM (SELECT w.*, {_age_band_sql("w.age")} AS age_band,
                      CAST((w.imd_decile + 1) // 2 AS TINYINT) AS imd_quintile FROM {WIDE} AS w) AS x
         GROUP BY GROUPING SETS ({sets})"""
