@@ -118,3 +118,34 @@ def test_risk_case_finding_source_adds_frailty_without_a_care_plan(tmp_path):
     assert items[0].detail  # the evidence a clinician checks
     with_plan = RiskCaseFinding(("test-store", 1.0), frozenset({103}))
     assert list(with_plan.items(con, "pop", "P1", data.INDEX)) == []
+
+
+def test_start_up_summary_serves_the_same_worklist(as_user, web_env, settings):
+    """`carecommons serve` summarises the store for the worklist rules after start-up (care.rule_inputs); the
+    page then lists exactly the patients and reasons it listed by scanning the store."""
+    import dataclasses
+    import datetime as dt
+
+    from carecommons.care import rule_inputs, worklists
+    from carecommons.web.app import warm_worklists_in_background
+
+    pm = _first(web_env, "practice_manager")
+    rule_inputs.forget()
+    worklists.clear_items_cache()
+    scanned = as_user(pm).get("/care/worklist")
+    assert scanned.status_code == 200 and _ids(scanned.text)
+    try:
+        warm_worklists_in_background(dataclasses.replace(settings, warm_worklists=True)).join(timeout=120)
+        summary = rule_inputs._current
+        assert summary is not None and len(summary.patient_id) > 0
+        assert summary.covers(worklists.rule_lists(), dt.date.today())  # so today's view reads it
+        worklists.clear_items_cache()
+        from_summary = as_user(pm).get("/care/worklist")
+        assert from_summary.status_code == 200
+        assert _ids(from_summary.text) == _ids(scanned.text)
+        # Same rows, reasons, dates and readings, in the same order.
+        table = re.compile(r"<tbody.*?</tbody>", re.S)
+        assert table.findall(scanned.text) and table.findall(from_summary.text) == table.findall(scanned.text)
+    finally:
+        rule_inputs.forget()
+        worklists.clear_items_cache()

@@ -32,7 +32,11 @@ def serve_command(
         ),
     ] = 0,
     warm: Annotated[
-        bool, typer.Option("--warm/--no-warm", help="Build the planning dashboards in the background after start-up.")
+        bool,
+        typer.Option(
+            "--warm/--no-warm",
+            help="Build the planning dashboards and the worklist rules' summary of the store in the background after start-up.",
+        ),
     ] = True,
     keep_store_open: Annotated[
         bool,
@@ -90,6 +94,7 @@ def serve_command(
         single = dataclasses.replace(
             settings,
             warm_dashboards=warm,
+            warm_worklists=warm,
             keep_store_open=keep_store_open,
             shared_state_path=shared_path_for(settings.store_path),
         )

@@ -8,6 +8,7 @@ import os
 import signal
 import sqlite3
 import sys
+import threading
 from contextlib import asynccontextmanager
 
 import duckdb
@@ -16,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from starlette.middleware.sessions import SessionMiddleware
 
 from carecommons import __version__
+from carecommons.care import indicator_gaps, rule_inputs, worklists
 from carecommons.store.operational import make_engine, make_sessionmaker
 from carecommons.web import charts
 from carecommons.web.aggregates import AggregateCache
@@ -42,6 +44,8 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
         charts.warm_up()
         anchor = _hold_store_open(settings)
         warmer = None
+        if settings.warm_worklists:
+            app.state.worklist_warm = warm_worklists_in_background(settings)
         if settings.warm_dashboards:
             warmer = Warmer(app.state.cc)
             app.state.warmer = warmer
@@ -128,6 +132,31 @@ def _hold_store_open(settings: Settings) -> duckdb.DuckDBPyConnection | None:
     except duckdb.Error as err:
         log.warning("record store not held open (%s); each request opens it", type(err).__name__)
         return None
+
+
+def warm_worklists_in_background(settings: Settings) -> threading.Thread | None:
+    """Start the one-off summary of the store for the worklist rules (care.rule_inputs) in a daemon thread,
+    after the imports and library load of the indicator care gaps (care.indicator_gaps.prepare).
+
+    Seconds of CPU at a million patients, so never in a request: until it is ready, worklist views scan the
+    store as before. Returns the thread (the benchmark and tests join it), or None without a store."""
+    if not settings.store_path.exists():
+        return None
+
+    def run() -> None:
+        try:
+            indicator_gaps.prepare()
+            con = duckdb.connect(str(settings.store_path), read_only=True)
+            try:
+                rule_inputs.prepare(con, worklists.rule_lists())
+            finally:
+                con.close()
+        except Exception as err:  # never take the worker down: views fall back to scanning the store
+            log.warning("worklist rule inputs not prepared (%s: %s); worklists scan the store", type(err).__name__, err)
+
+    thread = threading.Thread(target=run, name="worklist-warm", daemon=True)
+    thread.start()
+    return thread
 
 
 def _open_shared(settings: Settings) -> SharedState | None:
