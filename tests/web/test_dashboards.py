@@ -3,6 +3,7 @@ control, each figure checked against independent SQL over results_patient / resu
 
 from __future__ import annotations
 
+import html
 import re
 
 import duckdb
@@ -191,14 +192,41 @@ def test_page_cites_definition_version_and_run(as_user, web_env):
 
 
 def test_dashboard_page_has_charts_with_text_alternatives(as_user):
-    page = as_user("analyst.london", "planning").get("/dashboards/london?definition=HYP_REG").text
+    """A page built for a request links its charts as SVG images with alt text (the page does not wait for
+    vl-convert); each image is the accessible SVG the warm-up would have put inline."""
+    c = as_user("analyst.london", "planning")
+    page = c.get("/dashboards/london?definition=HYP_REG").text
     for fig in ("funnel", "spc", "imd", "ethnicity", "age", "sex"):
         assert f'id="figure-{fig}"' in page
-    svgs = re.findall(r"<svg role=\"img\" aria-labelledby=\"([a-z]+)-title \1-desc\"", page)
-    assert {"funnel", "spc", "imd", "ethnicity"} <= set(svgs)
+    found = re.findall(r'<img class="cc-chart" src="([^"]+/charts/([a-z]+)\.svg\?[^"]+)" alt="([^"]+)"', page)
+    images = {fig: (html.unescape(src), html.unescape(alt)) for src, fig, alt in found}
+    assert {"funnel", "spc", "imd", "ethnicity"} <= set(images)
+    for fig, (src, alt) in images.items():
+        assert len(alt) > 60 and "." in alt, alt  # the chart's title, then what it shows
+        r = c.get(src)
+        assert r.status_code == 200 and r.headers["content-type"].startswith("image/svg+xml")
+        assert "max-age" in r.headers["cache-control"]  # versioned URL: the browser may keep it
+        assert "default-src 'none'" in r.headers["content-security-policy"]
+        assert re.match(rf'<svg role="img" aria-labelledby="{fig}-title {fig}-desc"', r.text), r.text[:200]
+        assert f'<title id="{fig}-title">' in r.text
     assert page.count("Show the data as a table") == 6
     assert "Slope index of inequality" in page
     assert "at each index date" in page
+
+
+def test_chart_images_follow_the_page_s_version(as_user):
+    c = as_user("analyst.london", "planning")
+    page = c.get("/dashboards/london?definition=HYP_REG").text
+    src = html.unescape(re.search(r'<img class="cc-chart" src="([^"]+/charts/funnel\.svg\?[^"]+)"', page).group(1))
+    stale = re.sub(r"v=[0-9a-f]+", "v=0000", src)
+    r = c.get(stale)  # an old page's chart: today's chart, never kept by the browser
+    assert r.status_code == 200 and r.headers["cache-control"] == "no-store"
+    assert c.get(src.replace("funnel.svg", "nope.svg")).status_code == 404
+
+
+def test_direct_care_roles_cannot_see_chart_images(as_user, web_env):
+    gp = next(u for u, (role, _) in web_env.users.items() if role == "gp")
+    assert as_user(gp).get("/dashboards/london/LONDON/charts/funnel.svg?definition=HYP_REG").status_code == 403
 
 
 def test_unknown_definition_and_org_are_404(as_user):
@@ -286,3 +314,47 @@ def test_a_practice_with_nobody_in_the_cohort_gets_an_empty_page_not_an_error(se
     page = dashboards.build(emptied, OrgLevel.PRACTICE, practice)
     assert page.summary == [] and page.indicators == []
     assert dashboards.build(aggs, OrgLevel.PRACTICE, practice).summary  # the same practice with its patients
+
+
+def test_a_warmed_page_carries_its_charts_inline(as_user, shared_app):
+    """Pages the warm-up builds have their charts drawn in (one request, as before); pages built for a request
+    link them as images. Both give the same accessible SVG."""
+    from carecommons.core.orgs import OrgLevel
+    from carecommons.web.routes.dashboards import cached_dashboard
+    from carecommons.web.warm import planning_requesters
+
+    c = as_user("analyst.london", "planning")
+    linked = c.get("/dashboards/london?definition=CHD_REG").text
+    st = shared_app.state.cc
+    requester = next(r for r in planning_requesters(st.session_factory) if r.user_id == "analyst.london")
+    aggs = st.aggregates.get(requester, st.session_factory)
+    warmed = cached_dashboard(st, aggs, OrgLevel.LONDON, "LONDON", "AF_REG", draw=True)
+    assert all(f.svg is not None for f in warmed.figures if f.chart is not None)
+    page = c.get("/dashboards/london?definition=AF_REG").text
+    assert 'class="cc-chart" src=' not in page and 'class="cc-chart" src=' in linked
+    assert re.search(r'<svg role="img" aria-labelledby="funnel-title funnel-desc"', page)
+
+
+def test_a_page_lent_the_default_page_s_tables_is_the_page_built_alone(shared_app):
+    """Another definition's page takes the organisation's register and indicator tables from the default
+    definition's page of the same cohort (as read back from the shared file): same page as built from scratch."""
+    import pickle
+
+    from carecommons.core.orgs import OrgLevel
+    from carecommons.web import dashboards
+    from carecommons.web.warm import planning_requesters
+
+    st = shared_app.state.cc
+    requester = next(r for r in planning_requesters(st.session_factory) if r.user_id == "analyst.london")
+    aggs = st.aggregates.get(requester, st.session_factory)
+    borough = sorted(aggs.practices["borough"].dropna().unique())[0]
+    tables = [k for k in aggs.memo if k.startswith("org_tables")]
+    for k in tables:
+        del aggs.memo[k]
+    alone = dashboards.as_json(dashboards.build(aggs, OrgLevel.BOROUGH, borough, "DM020"))
+    default = pickle.loads(pickle.dumps(dashboards.build(aggs, OrgLevel.BOROUGH, borough)))
+    for k in [k for k in aggs.memo if k.startswith("org_tables")]:
+        del aggs.memo[k]
+    dashboards.reuse_org_tables(aggs, default)
+    lent = dashboards.as_json(dashboards.build(aggs, OrgLevel.BOROUGH, borough, "DM020"))
+    assert lent == alone and lent["prevalence"] and lent["indicators"]

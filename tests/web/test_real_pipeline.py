@@ -8,6 +8,7 @@ runs the engine); this module proves the pages work on what the platform's own p
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 
@@ -87,4 +88,7 @@ def test_london_hypertension_close_to_qof_prevalence(real_client):
 def test_trend_chart_over_the_runs_index_dates(real_client):
     c, _ = real_client
     page = c.get("/dashboards/london?definition=HYP_REG").text
-    assert 'aria-labelledby="spc-title spc-desc"' in page and "24 index dates" in page
+    assert "24 index dates" in page  # the chart's text alternative (image alt) and its table
+    src = re.search(r'<img class="cc-chart" src="([^"]+/charts/spc\.svg\?[^"]+)"', page).group(1)
+    chart = c.get(src.replace("&amp;", "&")).text
+    assert 'aria-labelledby="spc-title spc-desc"' in chart and "24 index dates" in chart

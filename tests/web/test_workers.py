@@ -65,6 +65,12 @@ def test_a_dashboard_built_by_one_worker_is_read_by_another(settings, web_env, t
         assert r2.json()["data"] == r1.json()["data"]
         assert len(two.state.cc.dashboard_cache) == 1  # read from the shared file, now in worker two's memory
         assert store.execute("SELECT count(*) FROM dashboards")[0][0] == n + 1
+        # A chart image drawn for worker one's page is kept in the shared file for every worker.
+        chart = f"/dashboards/borough/{borough}/charts/spc.svg"
+        drawn = c1.get(chart)
+        assert drawn.status_code == 200 and drawn.text.startswith("<svg")
+        assert store.execute("SELECT count(*) FROM dashboards WHERE key LIKE 'svg%'")[0][0] == 1
+        assert c2.get(chart).text == drawn.text
         for _ in range(5):
             assert login(c1 if _ % 2 else c2, "analyst.icb", "wrong").status_code == 400
         assert login(c1, "analyst.icb", web_env.password).status_code == 429

@@ -6,7 +6,10 @@ same published (disclosure-controlled) numbers as in the table beside it. Every 
 
 Speed: each chart kind is written once in Altair against *named* datasets and compiled once to Vega; a
 request only puts its rows into the named datasets and renders (vl-convert's `vega_to_svg`). Building and
-validating Altair objects per request cost more than the rendering itself.
+validating Altair objects per request cost more than the rendering itself. Rendering is still ~40-90 ms of
+CPU per chart (one JavaScript runtime, one chart at a time), so `funnel`, `spc` and `bars_with_ci` return a
+`Chart`: the published data and the words of the chart, drawn (`Chart.draw`) when and where the caller
+chooses: in the background warm-up, or when the browser asks for that chart as its own SVG resource.
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ import html
 import re
 import threading
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import cache
 
 import altair as alt
@@ -132,13 +136,44 @@ def _records(df: pd.DataFrame) -> list[dict]:
     return out
 
 
-def _render(kind: str, args: tuple, datasets: dict[str, pd.DataFrame]) -> str:
+def _render(kind: str, args: tuple, datasets: dict[str, pd.DataFrame | list[dict]]) -> str:
     spec = copy.deepcopy(_compiled(kind, *args))
     for entry in spec.get("data", []):
         if entry.get("name") in datasets:
-            entry["values"] = _records(datasets[entry["name"]])
+            rows = datasets[entry["name"]]
+            entry["values"] = rows if isinstance(rows, list) else _records(rows)
     with _render_lock:  # one JavaScript runtime: serialise rather than queue inside it
         return vlc.vega_to_svg(spec)
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart ready to draw: its kind, the published rows of each named dataset (plain values, so a built
+    page can be kept in the shared file and drawn later by any worker), and its text alternative."""
+
+    chart_id: str
+    title: str
+    description: str
+    kind: str
+    args: tuple
+    datasets: tuple[tuple[str, tuple[tuple[tuple[str, object], ...], ...]], ...]
+
+    @classmethod
+    def of(cls, chart_id: str, title: str, description: str, kind: str, args: tuple, datasets: dict) -> Chart:
+        frozen = tuple(
+            (name, tuple(tuple(row.items()) for row in _records(df))) for name, df in sorted(datasets.items())
+        )
+        return cls(chart_id, title, description, kind, tuple(args), frozen)
+
+    @property
+    def alt(self) -> str:
+        """The text alternative of the chart as an image: what it shows, then what it says."""
+        return f"{self.title}. {self.description}"
+
+    def draw(self) -> Markup:
+        """The chart as accessible SVG (role img, title and desc), rendered by vl-convert now."""
+        rows = {name: [dict(r) for r in records] for name, records in self.datasets}
+        return _accessible(_render(self.kind, self.args, rows), self.chart_id, self.title, self.description)
 
 
 def _accessible(raw: str, chart_id: str, title: str, description: str) -> Markup:
@@ -174,10 +209,13 @@ def funnel(
     limits: pd.DataFrame,
     target: float,
     highlight: str | None,
-) -> Markup:
+) -> Chart:
     """points: name, denominator, rate (%), outlier; limits: denominator, lo95, hi95, lo998, hi998 (%)."""
     ring = points[points["name"] == highlight] if highlight else points.iloc[0:0]
-    raw = _render(
+    return Chart.of(
+        chart_id,
+        title,
+        description,
         "funnel",
         (),
         {
@@ -187,7 +225,6 @@ def funnel(
             "highlight": ring[["denominator", "rate"]],
         },
     )
-    return _accessible(raw, chart_id, title, description)
 
 
 def spc(
@@ -199,16 +236,21 @@ def spc(
     lower: float,
     upper: float,
     y_title: str = "Rate (%)",
-) -> Markup:
+) -> Chart:
     """series: month (the index date), count (the value plotted), signal ('' or a Making Data Count label)."""
     data = series.assign(signal=series["signal"].replace("", "common cause"))
-    raw = _render(
-        "spc", ("Index date", y_title), {"series": data, "rules": pd.DataFrame({"v": [centre, lower, upper]})}
+    return Chart.of(
+        chart_id,
+        title,
+        description,
+        "spc",
+        ("Index date", y_title),
+        {"series": data, "rules": pd.DataFrame({"v": [centre, lower, upper]})},
     )
-    return _accessible(raw, chart_id, title, description)
 
 
-def bars_with_ci(chart_id: str, title: str, description: str, df: pd.DataFrame, category_title: str) -> Markup:
+def bars_with_ci(chart_id: str, title: str, description: str, df: pd.DataFrame, category_title: str) -> Chart:
     """df: category, rate, lo, hi (%): horizontal bars with 95% interval whiskers."""
-    raw = _render("bars", (category_title, len(df)), {"bars": df[["category", "rate", "lo", "hi"]]})
-    return _accessible(raw, chart_id, title, description)
+    return Chart.of(
+        chart_id, title, description, "bars", (category_title, len(df)), {"bars": df[["category", "rate", "lo", "hi"]]}
+    )

@@ -66,14 +66,20 @@ class OrgRef:
 
 @dataclass
 class Figure:
-    """A chart and its text alternative (the table rows it was drawn from)."""
+    """A chart and its text alternative (the table rows it was drawn from).
+
+    `chart` is what to draw (None when there is too little to plot: `note` says why); `svg` is the drawing,
+    made by `draw` (the background warm-up does, so warmed pages carry their charts inline) or left None so
+    the page asks for the chart as its own SVG resource and renders without waiting for it.
+    """
 
     id: str
     title: str
-    svg: Markup | None
+    chart: charts.Chart | None
     columns: list[str]
     rows: list[list[str]]
     note: str = ""
+    svg: Markup | None = None
 
 
 @dataclass
@@ -281,25 +287,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id:
     chosen = definition(aggs, definition_id)
     ids = practice_ids(aggs, level, org_id)
     org = OrgRef(level, org_id, org_name(aggs, level, org_id))
-    registers = [d for d in aggs.definitions.values() if d.kind == "register"]
-    indicators = [d for d in aggs.definitions.values() if d.kind == "indicator"]
-
-    def table(defs: list[DefinitionInfo]) -> list[dict]:
-        if not defs:
-            return []
-        df = publish(counts_all(aggs, defs, ids), COUNTS)
-        if df.empty:  # nobody in this organisation's population (a practice with no patients in the cohort)
-            return []
-        return [_row(d, row, *r) for d, row, r in zip(defs, df.itertuples(), _rates(df), strict=True)]
-
-    summary = table(registers)
-    standardised = _standardised(aggs, ids, registers)
-    for s in summary:
-        std = standardised.get(s["id"])
-        if std is None or pd.isna(s["numerator"]) or not std.reliable:
-            std = None  # not shown when the count is suppressed or too small for a stable DSR (< 10 events)
-        s["dsr"], s["dsr_lo"], s["dsr_hi"] = (std.rate, std.lower, std.upper) if std else (None, None, None)
-
+    summary, indicator_rows = org_tables(aggs, level, org_id, ids)
     clevel = child_level(level)
     dash = Dashboard(
         org=org,
@@ -310,7 +298,7 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id:
         index_date=aggs.index_date.isoformat(),
         index_dates=[x.isoformat() for x in aggs.index_dates],
         summary=summary,
-        indicators=table(indicators),
+        indicators=indicator_rows,
         child_level=clevel,
         children=_children(aggs, ids, clevel, chosen) if clevel is not None else [],
     )
@@ -321,6 +309,71 @@ def build(aggs: PracticeAggregates, level: OrgLevel, org_id: str, definition_id:
         dash.breakdowns[column] = rows
     dash.figures = figures
     return dash
+
+
+def _org_tables_key(level: OrgLevel, org_id: str) -> str:
+    return f"org_tables\x1f{level.value}\x1f{org_id}"
+
+
+def org_tables(
+    aggs: PracticeAggregates, level: OrgLevel, org_id: str, ids: pd.Index | None = None
+) -> tuple[list[dict], list[dict]]:
+    """The organisation's register table (published prevalence with age-sex standardised rates) and indicator
+    table: the same on every definition's page of the organisation, so made once per cohort and organisation
+    (a third of a page's build) and copied into each page."""
+
+    def make() -> tuple[list[dict], list[dict]]:
+        practices = ids if ids is not None else practice_ids(aggs, level, org_id)
+        registers = [d for d in aggs.definitions.values() if d.kind == "register"]
+        indicators = [d for d in aggs.definitions.values() if d.kind == "indicator"]
+
+        def table(defs: list[DefinitionInfo]) -> list[dict]:
+            if not defs:
+                return []
+            df = publish(counts_all(aggs, defs, practices), COUNTS)
+            if df.empty:  # nobody in this organisation's population (a practice with no patients in the cohort)
+                return []
+            return [_row(d, row, *r) for d, row, r in zip(defs, df.itertuples(), _rates(df), strict=True)]
+
+        summary = table(registers)
+        standardised = _standardised(aggs, practices, registers)
+        for s in summary:
+            std = standardised.get(s["id"])
+            if std is None or pd.isna(s["numerator"]) or not std.reliable:
+                std = None  # not shown when the count is suppressed or too small for a stable DSR (< 10 events)
+            s["dsr"], s["dsr_lo"], s["dsr_hi"] = (std.rate, std.lower, std.upper) if std else (None, None, None)
+        return summary, table(indicators)
+
+    summary, indicators = _memo(aggs, _org_tables_key(level, org_id), make)
+    return [dict(r) for r in summary], [dict(r) for r in indicators]
+
+
+def reuse_org_tables(aggs: PracticeAggregates, page: Dashboard) -> None:
+    """Take the organisation's tables from a page of it already built for this cohort (e.g. the warm-up's
+    default-definition page, read from the shared file), so another definition's page need not make them."""
+    aggs.memo.setdefault(
+        _org_tables_key(page.org.level, page.org.id),
+        ([dict(r) for r in page.summary], [dict(r) for r in page.indicators]),
+    )
+
+
+def draw(dash: Dashboard) -> Dashboard:
+    """Draw every chart of the page into its figure (SVG inline in the page), for pages built ahead of any
+    request (the warm-up), where the ~40-90 ms of CPU per chart is nobody's wait."""
+    for f in dash.figures:
+        if f.chart is not None and f.svg is None:
+            f.svg = f.chart.draw()
+    return dash
+
+
+def figure(dash: Dashboard, figure_id: str) -> Figure:
+    """One figure of the page by id; NotFound names the ids there are."""
+    for f in dash.figures:
+        if f.id == figure_id:
+            return f
+    raise NotFound(
+        "figure", f"this page has no figure {figure_id!r}", f"use one of {', '.join(f.id for f in dash.figures)}"
+    )
 
 
 #: (strata column, label, figure id) of the demographic breakdowns shown on every page.
@@ -445,7 +498,7 @@ def _funnel(
         {"denominator": grid, "lo95": 100 * lim["lower_95"], "hi95": 100 * lim["upper_95"],
          "lo998": 100 * lim["lower_99_8"], "hi998": 100 * lim["upper_99_8"]}
     )  # fmt: skip
-    svg = charts.funnel(
+    chart = charts.funnel(
         "funnel",
         title,
         f"Each dot is a practice: denominator across, {measure} up. The line at {100 * target:.1f}% is the London "
@@ -471,7 +524,7 @@ def _funnel(
     return Figure(
         "funnel",
         title,
-        svg,
+        chart,
         columns,
         rows,
         "Limits around the London value; practices with suppressed counts are listed but not plotted.",
@@ -503,7 +556,7 @@ def _spc(aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: st
     signals = ["" if v == "common cause" else v for v in chart["variation"]]
     series = pd.DataFrame({"month": dates, "count": values, "signal": signals})
     n_signals = sum(1 for v in signals if v)
-    svg = charts.spc(
+    chart = charts.spc(
         "spc",
         title,
         f"{measure.capitalize()} of {d.title} at {len(values)} index dates; average {centre:.1f}%, process limits "
@@ -517,7 +570,7 @@ def _spc(aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: st
     rows = [[t.strftime("%d %b %Y"), fmt_count(x.numerator), fmt_count(x.denominator), fmt_pct(v), s or "common cause"]
             for t, x, v, s in zip(dates, df.itertuples(), values, signals, strict=True)]  # fmt: skip
     return Figure(
-        "spc", title, svg, columns, rows,
+        "spc", title, chart, columns, rows,
         "XmR chart of the rate from published counts, with the NHS 'Making Data Count' rules: a point outside the "
         "limits, a shift of 7, a trend of 7, or two of three points near a limit.",
     )  # fmt: skip
@@ -555,7 +608,7 @@ def _breakdown(
     summary = _inequality_summary(df, column)
     if summary:
         note = f"{note} {summary}"
-    svg = charts.bars_with_ci(
+    chart = charts.bars_with_ci(
         fig_id,
         title,
         f"Crude {measure} of {d.title} for {len(pdf)} groups; highest in {top['category']} at {top['rate']:.1f}%. "
@@ -564,7 +617,7 @@ def _breakdown(
         pdf,
         label,
     )
-    return Figure(fig_id, title, svg, columns, rows, note), data
+    return Figure(fig_id, title, chart, columns, rows, note), data
 
 
 def _inequality_summary(df: pd.DataFrame, column: str) -> str:

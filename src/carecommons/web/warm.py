@@ -32,7 +32,7 @@ from carecommons.web.roles import DASHBOARD_ROLES, purposes_for
 log = logging.getLogger(__name__)
 
 #: Bump when the Dashboard view model changes shape, so workers never read a page built by older code.
-DASHBOARD_FORMAT = 1
+DASHBOARD_FORMAT = 2
 #: Levels built at the settings' warm_fine_duty (PCN and practice pages: many, and opened less than the others).
 FINE_LEVELS = frozenset({OrgLevel.PCN, OrgLevel.PRACTICE})
 #: How often a warm worker looks for a new engine run.
@@ -157,7 +157,7 @@ class Warmer:
                 continue
             began = time.monotonic()
             try:
-                cached_dashboard(st, aggs, level, org_id, dashboards.DEFAULT_DEFINITION)
+                cached_dashboard(st, aggs, level, org_id, dashboards.DEFAULT_DEFINITION, draw=True)
                 built += 1
             except CarecommonsError as err:
                 log.info("warm-up skipped %s %s: %s", level.value, org_id, err)
