@@ -58,9 +58,11 @@ class RuleInputs:
         the latest summarised date (an empty summary answers any index date)."""
         return set(lists) <= set(self.lists) and (self.valid_from is None or index >= self.valid_from)
 
-    def slice_rows(self, patient_ids: Iterable[int]) -> tuple[list[int], list[str], list[int], list[float | None]]:
-        """Event-slice rows (patient_id, list_id, day, value) for these patients: per (patient, codelist) the
-        latest row without a value, plus the latest reading when there is one."""
+    def slice_rows(self, patient_ids: Iterable[int]) -> tuple[list[int], list[int], list[int], list[float | None]]:
+        """Event-slice rows (patient_id, list_no, day, value) for these patients: per (patient, codelist) the
+        latest reading when there is one, and a row without a value at the latest date when that is later
+        than the reading or there is no reading (so `max(date)` and the latest reading both come out as from
+        every row). Plain ints and floats: they cross into DuckDB as list parameters, cheaply."""
         wanted = np.unique(np.fromiter((int(p) for p in patient_ids), dtype=np.int64))
         lo = np.searchsorted(self.patient_id, wanted, side="left")
         hi = np.searchsorted(self.patient_id, wanted, side="right")
@@ -71,13 +73,13 @@ class RuleInputs:
         starts = np.repeat(lo - np.cumsum(sizes) + sizes, sizes)
         at = starts + np.arange(int(sizes.sum()))
         pids, lnos = self.patient_id[at], self.list_no[at]
-        vday, val = self.value_day[at], self.value[at]
+        last, vday, val = self.last_day[at], self.value_day[at], self.value[at]
         has = vday != _NO_DATE
-        names = self.lists
-        out_pid = pids.tolist() + pids[has].tolist()
-        out_list = [names[n] for n in lnos.tolist()] + [names[n] for n in lnos[has].tolist()]
-        out_day = self.last_day[at].tolist() + vday[has].tolist()
-        out_value: list[float | None] = [None] * len(at) + val[has].tolist()
+        dated = ~has | (vday < last)  # the latest date is not the reading's: keep it as a row of its own
+        out_pid = pids[dated].tolist() + pids[has].tolist()
+        out_list = lnos[dated].tolist() + lnos[has].tolist()
+        out_day = last[dated].tolist() + vday[has].tolist()
+        out_value: list[float | None] = [None] * int(dated.sum()) + val[has].tolist()
         return out_pid, out_list, out_day, out_value
 
 
