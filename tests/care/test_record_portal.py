@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from carecommons.care import care_plans, portal
 from carecommons.care.record import RiskScore, patient_record
-from carecommons.core.errors import AccessDenied
+from carecommons.core.errors import AccessDenied, InvalidInput
 from carecommons.governance import audit
 from carecommons.governance.cohort import allowed_patients
 from carecommons.store.models.governance import BreakGlassAlert
@@ -98,12 +98,32 @@ def test_patient_sees_own_summary_and_who_looked(con, session, people):
     assert rec.demographics.given_name == "Ann" and rec.tasks == []
     with pytest.raises(AccessDenied):
         portal.summary(con, session, people.patient, 102, index_date=INDEX)
-    log = portal.access_log(con, session, people.patient, 101)
+    log = portal.access_log(con, session, people.patient, 101).entries
     assert [(e.who, e.what, e.why, e.is_self) for e in log] == [
         ("pt.ann", "Looked at your record", "your care", True),
         ("Dr Grey", "Looked at your record", "your care", False),
     ]
     assert log[1].organisation == "THE GREEN SURGERY" and log[1].role == "gp"
+
+
+def test_access_log_pages_newest_first_through_every_entry(con, session, people):
+    for i in range(7):
+        audit.record(session, people.gp, "worklist.view", patient_ids=[101], detail=f"view {i}")
+    first = portal.access_log(con, session, people.patient, 101, per_page=3)
+    assert (first.total, first.pages, first.page) == (7, 3, 1)
+    seqs = []
+    for page in range(1, 4):
+        log = portal.access_log(con, session, people.patient, 101, page=page, per_page=3)
+        assert len(log.entries) == (3 if page < 3 else 1)
+        seqs += [e.at for e in log.entries]
+    assert seqs == sorted(seqs, reverse=True)  # newest first across pages, none repeated or skipped
+    assert len(seqs) == 7
+    everything = [(e.who, e.what) for e in portal.access_log(con, session, people.patient, 101).entries]
+    assert everything == [("Dr Grey", "Saw you on a practice worklist (who is due a check-up)")] * 7
+    with pytest.raises(InvalidInput, match="past the last page"):
+        portal.access_log(con, session, people.patient, 101, page=4, per_page=3)
+    with pytest.raises(InvalidInput, match="page number"):
+        portal.access_log(con, session, people.patient, 101, page=0)
 
 
 def test_opt_out_takes_effect_at_once(con, session, people):
@@ -118,7 +138,7 @@ def test_opt_out_takes_effect_at_once(con, session, people):
     assert 101 not in platform_opted_out_ids(session)
     latest = portal.choices(con, session, people.patient, 101)
     assert [c.changed_by for c in latest if c.kind == "ndop"] == ["carer.cal"]
-    log = portal.access_log(con, session, people.patient, 101)
+    log = portal.access_log(con, session, people.patient, 101).entries
     assert [e.what for e in log][:2] == ["Changed your data-sharing choices"] * 2
 
 

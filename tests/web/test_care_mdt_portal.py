@@ -152,3 +152,33 @@ def test_carer_with_consent_acts_as_proxy_and_without_is_refused(as_care_user, c
 
 def test_professionals_cannot_use_the_portal(as_care_user):
     assert as_care_user("gp.p1").get("/portal").status_code == 403
+
+
+def test_access_log_pages_through_a_long_history(tmp_path):
+    """A patient on a busy practice worklist gathers an entry per listing: the page shows 50, newest first,
+    with links to older pages, and a page past the end is a clear 400."""
+    from carecommons.governance import audit
+
+    env = care_testdata.make_care_web_env(tmp_path)
+    engine = make_engine(env.url)
+    gp = Requester("gp.p1", "gp", "P1", Purpose.DIRECT_CARE)
+    with make_sessionmaker(engine)() as session:
+        for _ in range(61):
+            audit.record(session, gp, "worklist.view", patient_ids=[env.patient_id])
+    engine.dispose()
+    settings = Settings(store_path=Path(env.store), operational_url=env.url, secret_key="care-secret-" + "p" * 20)
+    with TestClient(create_app(settings)) as client:
+        login(client, "patient.demo", env.password)
+        url = f"/portal/{env.patient_id}/access-log"
+        first = client.get(url)
+        assert first.status_code == 200
+        rows = first.text.split('id="access-log"')[1].split("</table>")[0].count('<tr class="nhsuk-table__row">') - 1
+        assert rows == 50
+        assert "Showing entries 1 to 50 of 61 (page 1 of 2)" in first.text
+        assert 'href="?page=2" rel="next"' in first.text and 'rel="prev"' not in first.text
+        second = client.get(url + "?page=2")
+        assert "Showing entries 51 to 61 of 61 (page 2 of 2)" in second.text
+        assert 'href="?page=1" rel="prev"' in second.text and 'rel="next"' not in second.text
+        past = client.get(url + "?page=3")
+        assert past.status_code == 400 and "past the last page" in past.text
+        assert client.get(url + "?page=abc").status_code in (400, 422)

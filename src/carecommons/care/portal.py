@@ -151,19 +151,51 @@ class AccessLogEntry:
     is_self: bool
 
 
+#: Entries per page of the access log: enough to read on a phone without scrolling for ever.
+ACCESS_LOG_PAGE_SIZE = 50
+
+
+@dataclass(frozen=True)
+class AccessLog:
+    """One page of the access log, newest first, and where it sits among the rest."""
+
+    entries: list[AccessLogEntry]
+    page: int
+    pages: int
+    total: int
+    per_page: int
+
+
 def access_log(
-    con: duckdb.DuckDBPyConnection, session: Session, requester: Requester, patient_id: int
-) -> list[AccessLogEntry]:
-    """Who did what with the patient's record and why, newest first, from the governance audit chain.
+    con: duckdb.DuckDBPyConnection,
+    session: Session,
+    requester: Requester,
+    patient_id: int,
+    page: int = 1,
+    per_page: int = ACCESS_LOG_PAGE_SIZE,
+) -> AccessLog:
+    """Who did what with the patient's record and why, newest first, from the governance audit chain, one
+    page at a time (every worklist that lists a patient adds an entry, so a log can run to thousands).
 
     Reading the log is not itself logged as a record view (it would grow with every look at it).
     """
     _require_portal_user(requester)
     require_patient(con, session, requester, patient_id)
+    if not isinstance(page, int) or page < 1:
+        raise InvalidInput("page", f"{page!r} is not a page number", "use a whole number from 1")
+    if not isinstance(per_page, int) or not 1 <= per_page <= 500:
+        raise InvalidInput("per_page", f"{per_page!r} entries per page", "use 1 to 500")
+    total = audit.count_for_patient(session, int(patient_id))
+    pages = max(1, -(-total // per_page))
+    if page > pages:
+        raise InvalidInput("page", f"page {page} is past the last page ({pages})", f"use a page from 1 to {pages}")
     users: dict[str, User | None] = {}
     orgs: dict[str, Organisation | None] = {}
     out = []
-    for e in reversed(audit.entries_for_patient(session, int(patient_id))):
+    rows = audit.entries_for_patient(
+        session, int(patient_id), newest_first=True, limit=per_page, offset=(page - 1) * per_page
+    )
+    for e in rows:
         if e.user_id not in users:
             users[e.user_id] = session.get(User, e.user_id)
         user = users[e.user_id]
@@ -184,4 +216,4 @@ def access_log(
                 is_self=e.user_id == requester.user_id,
             )
         )
-    return out
+    return AccessLog(entries=out, page=page, pages=pages, total=total, per_page=per_page)

@@ -14,7 +14,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from sqlalchemy import Row, insert, select, update
+from sqlalchemy import Row, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from carecommons.core.errors import InvalidInput
@@ -217,16 +217,37 @@ def verify(session: Session, batch: int = 10_000) -> VerifyResult:
     return VerifyResult(True, checked)
 
 
-def entries_for_patient(session: Session, patient_id: int, include_changes: bool = False) -> list[AuditEntry]:
-    """Entries about one patient, oldest first: what the patient sees on 'who looked at my record'.
+def _patient_filter(stmt, patient_id: int, include_changes: bool):
+    stmt = stmt.where(AuditEntry.patient_id == int(patient_id))
+    return stmt if include_changes else stmt.where(AuditEntry.purpose != ADMINISTRATION)
+
+
+def entries_for_patient(
+    session: Session,
+    patient_id: int,
+    include_changes: bool = False,
+    newest_first: bool = False,
+    limit: int | None = None,
+    offset: int = 0,
+) -> list[AuditEntry]:
+    """Entries about one patient (oldest first unless `newest_first`): what the patient sees on 'who looked at
+    my record'. `limit`/`offset` read one page, so a record on a busy worklist (an entry per listing) is never
+    loaded whole to show fifty lines.
 
     By default only data access and care actions (entries under a data purpose); with include_changes, also
     changes to governance state about them (their opt-out choices, caseload and carer-consent changes).
     """
-    stmt = select(AuditEntry).where(AuditEntry.patient_id == int(patient_id))
-    if not include_changes:
-        stmt = stmt.where(AuditEntry.purpose != ADMINISTRATION)
-    return list(session.scalars(stmt.order_by(AuditEntry.seq)))
+    stmt = _patient_filter(select(AuditEntry), patient_id, include_changes)
+    stmt = stmt.order_by(AuditEntry.seq.desc() if newest_first else AuditEntry.seq)
+    if limit is not None:
+        stmt = stmt.limit(int(limit)).offset(int(offset))
+    return list(session.scalars(stmt))
+
+
+def count_for_patient(session: Session, patient_id: int, include_changes: bool = False) -> int:
+    """How many entries entries_for_patient would return with no limit."""
+    stmt = _patient_filter(select(func.count()).select_from(AuditEntry), patient_id, include_changes)
+    return int(session.scalar(stmt) or 0)
 
 
 def entries(session: Session, limit: int = 100) -> list[AuditEntry]:

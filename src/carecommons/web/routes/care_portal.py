@@ -100,7 +100,9 @@ async def portal_set_choice(request: Request, patient_id: int, requester: Reques
 
 
 @router.get("/portal/{patient_id}/access-log")
-def portal_access_log(request: Request, patient_id: int, requester: Requester = Depends(portal_user)) -> Response:
+def portal_access_log(
+    request: Request, patient_id: int, page: int = 1, requester: Requester = Depends(portal_user)
+) -> Response:
     with store(request) as con, op_session(request) as session:
-        log = portal.access_log(con, session, requester, patient_id)
+        log = portal.access_log(con, session, requester, patient_id, page=page)
     return render(request, "care/portal_access_log.html", {**_context(request, requester, patient_id), "log": log})
