@@ -358,3 +358,25 @@ def test_a_page_lent_the_default_page_s_tables_is_the_page_built_alone(shared_ap
     dashboards.reuse_org_tables(aggs, default)
     lent = dashboards.as_json(dashboards.build(aggs, OrgLevel.BOROUGH, borough, "DM020"))
     assert lent == alone and lent["prevalence"] and lent["indicators"]
+
+
+def test_primed_cohort_builds_the_same_pages(shared_app):
+    """`prime` (the warm-up runs it in every worker) only derives frames ahead of time: pages are unchanged."""
+    import dataclasses
+
+    from carecommons.core.orgs import OrgLevel
+    from carecommons.web import dashboards
+    from carecommons.web.warm import planning_requesters
+
+    st = shared_app.state.cc
+    requester = next(r for r in planning_requesters(st.session_factory) if r.user_id == "analyst.london")
+    aggs = dataclasses.replace(st.aggregates.get(requester, st.session_factory), memo={})
+    pcn = sorted(aggs.practices["pcn_id"].dropna().unique())[0]
+    cold = [dashboards.as_json(dashboards.build(aggs, lvl, org, "DM020")) for lvl, org in
+            ((OrgLevel.LONDON, "LONDON"), (OrgLevel.PCN, pcn))]  # fmt: skip
+    aggs = dataclasses.replace(aggs, memo={})
+    dashboards.prime(aggs)
+    assert {"counts_by_definition", "strata_split_age_sex", "latest_counts"} <= set(aggs.memo)
+    warm = [dashboards.as_json(dashboards.build(aggs, lvl, org, "DM020")) for lvl, org in
+            ((OrgLevel.LONDON, "LONDON"), (OrgLevel.PCN, pcn))]  # fmt: skip
+    assert warm == cold and cold[0]["breakdowns"]["age_band"]

@@ -180,6 +180,18 @@ def _memo(aggs: PracticeAggregates, name: str, make):
     return value
 
 
+def prime(aggs: PracticeAggregates) -> None:
+    """Derive now the cohort's frames that every page's build reads (counts split by definition, the latest
+    index date's rows, the strata of each breakdown): half a second of CPU at a million patients that the
+    first page of a definition nobody has viewed would otherwise pay in a worker that has only read warmed
+    pages. The warm-up calls it after counting a cohort."""
+    _counts_of(aggs, DEFAULT_DEFINITION)
+    _latest(aggs, "population")
+    _latest(aggs, "counts")
+    for grouping in ("imd_quintile", "ethnicity_6", "age_sex"):
+        _strata_split(aggs, grouping)
+
+
 def _counts_of(aggs: PracticeAggregates, definition_id: str) -> pd.DataFrame:
     """One definition's practice counts at every index date (split once per aggregates object)."""
     split = _memo(aggs, "counts_by_definition", lambda: dict(tuple(aggs.counts.groupby("definition_id", sort=False))))
@@ -254,12 +266,27 @@ def counts_all(aggs: PracticeAggregates, defs: list[DefinitionInfo], ids: pd.Ind
     )
 
 
+def _strata_split(aggs: PracticeAggregates, grouping: str) -> dict[str | None, pd.DataFrame]:
+    """Strata rows of one grouping split once by definition (None: the registered population), so a page
+    filters its own definition's rows (1/27 of them) instead of the whole frame (350 k rows at 1 M)."""
+
+    def make() -> dict[str | None, pd.DataFrame]:
+        s = _strata_filled(aggs, grouping)
+        registered = s["definition_id"].isna()
+        split: dict[str | None, pd.DataFrame] = dict(tuple(s[~registered].groupby("definition_id", sort=False)))
+        split[None] = s[registered]
+        return split
+
+    return _memo(aggs, f"strata_split_{grouping}", make)
+
+
 def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping: str, by: list[str]) -> pd.DataFrame:
     """Unpublished counts by a demographic breakdown at the latest index date (same rules as `counts`)."""
-    s = _strata_filled(aggs, grouping)
-    s = s[s["practice_id"].isin(ids)]
-    pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
-    got = s[s["definition_id"] == d.id].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
+    split = _strata_split(aggs, grouping)
+    registered = split[None]
+    mine = split.get(d.id, registered.iloc[0:0])
+    pop = registered[registered["practice_id"].isin(ids)].groupby(by)["denominator"].sum()
+    got = mine[mine["practice_id"].isin(ids)].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
     return _counted(d, pop, got).reset_index()
 
 

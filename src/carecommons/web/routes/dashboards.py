@@ -56,11 +56,12 @@ def cached_dashboard(
 
     One build per page at a time in this process: requests that arrive while it is being built wait for it
     and read the result, instead of each building the same page (under load, ten analysts opening a page
-    nobody had viewed cost ten builds of ~1 CPU s each). `draw` draws its charts into a page built now (the
-    warm-up does; a page built for a request leaves them to the chart resource, `chart_svg`)."""
+    nobody had viewed cost ten builds of ~1 CPU s each). `draw` draws its charts into the page (the warm-up
+    does, also for a page a request built first; a page built for a request leaves them to the chart
+    resource, `chart_svg`)."""
     key = warm.dashboard_key(aggs, level, org_id, definition_id)
     dash = st.dashboard_cache.get(key)
-    if dash is not None:
+    if dash is not None and not (draw and _undrawn(dash)):
         return dash
     with _building_lock:
         page_lock = _building.setdefault(key, threading.Lock())
@@ -69,9 +70,10 @@ def cached_dashboard(
             dash = st.dashboard_cache.get(key)
             if dash is None and st.shared is not None:
                 dash = st.shared.get_dashboard(key)
-            if dash is None:
-                _reuse_tables_of_default_page(st, aggs, level, org_id, definition_id)
-                dash = dashboards.build(aggs, level, org_id, definition_id)
+            if dash is None or (draw and _undrawn(dash)):
+                if dash is None:
+                    _reuse_tables_of_default_page(st, aggs, level, org_id, definition_id)
+                    dash = dashboards.build(aggs, level, org_id, definition_id)
                 if draw:
                     dashboards.draw(dash)
                 if st.shared is not None:
@@ -84,6 +86,11 @@ def cached_dashboard(
         with _building_lock:
             if _building.get(key) is page_lock and not page_lock.locked():
                 del _building[key]
+
+
+def _undrawn(dash: object) -> bool:
+    """A built page with a chart not drawn into it yet."""
+    return isinstance(dash, dashboards.Dashboard) and any(f.chart is not None and f.svg is None for f in dash.figures)
 
 
 def _reuse_tables_of_default_page(
