@@ -7,7 +7,9 @@ tested against the real access policy, audit chain and disclosure control.
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +124,35 @@ def as_user(client: TestClient, web_env: WebEnv, _signed_in_cookies: dict):
         return client
 
     return _sign_in
+
+
+# The care pages' fixtures: a store with names and linked hospital/social-care rows (tests/care/care_testdata.py)
+# plus governance's demo seed, one per test module that asks for it.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "care"))
+care_testdata = importlib.import_module("care_testdata")
+
+
+@pytest.fixture(scope="module")
+def care_env(tmp_path_factory):
+    return care_testdata.make_care_web_env(tmp_path_factory.mktemp("careweb"))
+
+
+@pytest.fixture
+def as_care_user(care_env):
+    """Sign in as a care user through the real form; each call a fresh client on the module's care store."""
+    settings = Settings(
+        store_path=Path(care_env.store), operational_url=care_env.url, secret_key="care-secret-" + "y" * 20
+    )
+    clients = []
+
+    def _sign_in(username: str) -> TestClient:
+        client = TestClient(create_app(settings))
+        client.__enter__()
+        clients.append(client)
+        r = login(client, username, care_env.password)
+        assert r.status_code == 303, r.text[:300]
+        return client
+
+    yield _sign_in
+    for c in clients:
+        c.__exit__(None, None, None)

@@ -10,10 +10,8 @@ rows) seeded by governance's demo seed.
 from __future__ import annotations
 
 import csv
-import importlib
 import io
 import socket
-import sys
 import threading
 import time
 from pathlib import Path
@@ -28,16 +26,9 @@ from .test_browser_journeys import A11Y_JS
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow]
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "care"))
-care_testdata = importlib.import_module("care_testdata")
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[2] / "test-artifacts" / "screenshots"
-
-
-@pytest.fixture(scope="module")
-def care_env(tmp_path_factory):
-    return care_testdata.make_care_web_env(tmp_path_factory.mktemp("carebrowser"))
 
 
 @pytest.fixture(scope="module")

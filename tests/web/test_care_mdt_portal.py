@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
 import duckdb
-import pytest
 from fastapi.testclient import TestClient
 
 from carecommons.governance.cohort import allowed_patients
@@ -16,35 +13,7 @@ from carecommons.store.operational import make_engine, make_sessionmaker
 from carecommons.web.app import create_app
 from carecommons.web.settings import Settings
 
-from .conftest import csrf_from, login
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "care"))
-care_testdata = importlib.import_module("care_testdata")
-
-
-@pytest.fixture(scope="module")
-def care_env(tmp_path_factory):
-    return care_testdata.make_care_web_env(tmp_path_factory.mktemp("careweb2"))
-
-
-@pytest.fixture
-def as_care_user(care_env):
-    settings = Settings(
-        store_path=Path(care_env.store), operational_url=care_env.url, secret_key="care-secret-" + "z" * 20
-    )
-    clients = []
-
-    def _sign_in(username: str) -> TestClient:
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        r = login(client, username, care_env.password)
-        assert r.status_code == 303, r.text[:300]
-        return client
-
-    yield _sign_in
-    for c in clients:
-        c.__exit__(None, None, None)
+from .conftest import care_testdata, csrf_from, login
 
 
 def test_task_handover_from_gp_to_district_nurse_to_social_worker(as_care_user):

@@ -3,11 +3,8 @@ linked hospital/social-care records (tests/care/care_testdata.py) seeded by gove
 
 from __future__ import annotations
 
-import importlib
-import sys
 from pathlib import Path
 
-import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -18,34 +15,6 @@ from carecommons.web.app import create_app
 from carecommons.web.settings import Settings
 
 from .conftest import csrf_from, login
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "care"))
-care_testdata = importlib.import_module("care_testdata")
-
-
-@pytest.fixture(scope="module")
-def care_env(tmp_path_factory):
-    return care_testdata.make_care_web_env(tmp_path_factory.mktemp("careweb"))
-
-
-@pytest.fixture
-def as_care_user(care_env):
-    settings = Settings(
-        store_path=Path(care_env.store), operational_url=care_env.url, secret_key="care-secret-" + "y" * 20
-    )
-    clients = []
-
-    def _sign_in(username: str) -> TestClient:
-        client = TestClient(create_app(settings))
-        client.__enter__()
-        clients.append(client)
-        r = login(client, username, care_env.password)
-        assert r.status_code == 303, r.text[:300]
-        return client
-
-    yield _sign_in
-    for c in clients:
-        c.__exit__(None, None, None)
 
 
 def _session(env):
