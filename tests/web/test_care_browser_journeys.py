@@ -137,6 +137,12 @@ def test_gp_finds_a_patient_and_reads_the_linked_record(new_page, care_server, c
     assert page.get_by_test_id("withheld").count() == 1
     assert page.locator("#social-care tbody tr").count() == 1
     assert page.locator("#timeline tbody tr").count() >= 4
+    # The breadcrumb's back link is for phones: hidden beside the full trail on a desktop, alone on a phone.
+    back = page.locator(".nhsuk-breadcrumb .nhsuk-back-link")
+    assert back.is_hidden() and page.locator(".nhsuk-breadcrumb__list").is_visible()
+    page.set_viewport_size({"width": 375, "height": 800})
+    assert back.is_visible() and page.locator(".nhsuk-breadcrumb__list").is_hidden()
+    page.set_viewport_size({"width": 1280, "height": 900})
     _check(page, "gp-1-record")
     page.get_by_role("link", name="Start a care plan").click()
     page.get_by_label("Title").fill("Staying well at home")
