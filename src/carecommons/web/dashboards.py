@@ -16,6 +16,8 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from markupsafe import Markup
 
 from carecommons.core.errors import NotFound
@@ -164,6 +166,15 @@ def fmt_pct(v) -> str:
     return "–" if v is None or pd.isna(v) else f"{v:.1f}%"
 
 
+def _among(column: pd.Series, ids: pd.Index) -> np.ndarray:
+    """`column.isin(ids)` for a column of practice ids, done by Arrow in one call: pandas 3's isin on Arrow
+    strings makes one Arrow scalar per id first (5 ms per call for London's ~1,200 practices, sixteen calls
+    a page)."""
+    values = pa.array(column)
+    wanted = pa.array(pd.Index(ids).astype("string[pyarrow]")).cast(values.type)
+    return pc.is_in(values, value_set=wanted).to_numpy(zero_copy_only=False)
+
+
 def _with(aggs: PracticeAggregates, df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     """Add the organisation column(s) in `by` that a practice-level frame lacks."""
     missing = [c for c in by if c not in df.columns]
@@ -233,8 +244,8 @@ def counts(
     else:
         pop, res = _latest(aggs, "population"), _latest(aggs, "counts")
         res = res[res["definition_id"] == d.id]
-    pop = pop[pop["practice_id"].isin(ids)]
-    res = res[res["practice_id"].isin(ids)]
+    pop = pop[_among(pop["practice_id"], ids)]
+    res = res[_among(res["practice_id"], ids)]
     pop = _with(aggs, pop, by).assign(_all=0)
     res = _with(aggs, res, by).assign(_all=0)
     base = pop.groupby(key)["denominator"].sum()
@@ -246,11 +257,11 @@ def counts_all(aggs: PracticeAggregates, defs: list[DefinitionInfo], ids: pd.Ind
     """`counts(aggs, d, ids, [])` for every definition in `defs` at once, one row each in that order (the
     summary tables of a page: one filter and one group-by instead of one per definition)."""
     pop = _latest(aggs, "population")
-    pop = pop[pop["practice_id"].isin(ids)]
+    pop = pop[_among(pop["practice_id"], ids)]
     if pop.empty:  # nothing registered: same (empty) answer as per definition
         return pd.concat([counts(aggs, d, ids, []) for d in defs], ignore_index=True)
     res = _latest(aggs, "counts")
-    res = res[res["practice_id"].isin(ids)]
+    res = res[_among(res["practice_id"], ids)]
     got = res.groupby("definition_id")[COUNTS].sum().reindex([d.id for d in defs], fill_value=0)
     total = int(pop["denominator"].sum())
     register = np.array([d.kind == "register" for d in defs])
@@ -285,8 +296,8 @@ def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping:
     split = _strata_split(aggs, grouping)
     registered = split[None]
     mine = split.get(d.id, registered.iloc[0:0])
-    pop = registered[registered["practice_id"].isin(ids)].groupby(by)["denominator"].sum()
-    got = mine[mine["practice_id"].isin(ids)].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
+    pop = registered[_among(registered["practice_id"], ids)].groupby(by)["denominator"].sum()
+    got = mine[_among(mine["practice_id"], ids)].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
     return _counted(d, pop, got).reset_index()
 
 
@@ -424,7 +435,7 @@ def _standardised(aggs: PracticeAggregates, ids: pd.Index, registers: list[Defin
     out: dict[str, DsrResult] = {}
     by = ["age_band", "sex"]
     s = _strata_filled(aggs, "age_sex")
-    s = s[s["practice_id"].isin(ids)]
+    s = s[_among(s["practice_id"], ids)]
     pop = s[s["definition_id"].isna()].groupby(by)["denominator"].sum()
     keep = pop.index[pop.index.get_level_values("sex").isin(["F", "M"])]
     keep = keep[(keep.get_level_values("age_band") != NOT_RECORDED) & (pop.loc[keep].to_numpy() > 0)]
