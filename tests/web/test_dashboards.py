@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import html
 import re
+from xml.etree import ElementTree
 
 import duckdb
 import numpy as np
@@ -209,6 +210,7 @@ def test_dashboard_page_has_charts_with_text_alternatives(as_user):
         assert "default-src 'none'" in r.headers["content-security-policy"]
         assert re.match(rf'<svg role="img" aria-labelledby="{fig}-title {fig}-desc"', r.text), r.text[:200]
         assert f'<title id="{fig}-title">' in r.text
+        ElementTree.fromstring(r.text)  # well-formed XML: a browser draws an SVG image only then
     assert page.count("Show the data as a table") == 6
     assert "Slope index of inequality" in page
     assert "at each index date" in page

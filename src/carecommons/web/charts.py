@@ -177,8 +177,14 @@ class Chart:
 
 
 def _accessible(raw: str, chart_id: str, title: str, description: str) -> Markup:
+    """The SVG with role img, a title and a description, as well-formed XML: it is also served on its own as an
+    image, where a repeated attribute (vl-convert's root has its own class) makes browsers refuse to draw it."""
     t_id, d_id = f"{chart_id}-title", f"{chart_id}-desc"
     head = f'<svg role="img" aria-labelledby="{t_id} {d_id}" focusable="false" class="cc-chart" style="max-width:100%;height:auto"'
+    root = re.match(r"\s*<svg([^>]*)>", raw)
+    if root is not None:
+        kept = re.sub(r'\s(?:class|role|aria-labelledby|focusable|style)="[^"]*"', "", root.group(1))
+        raw = f"<svg{kept}>" + raw[root.end() :]
     svg = re.sub(r"^\s*<svg", head, raw, count=1)
     svg = re.sub(
         r"(<svg[^>]*>)",
