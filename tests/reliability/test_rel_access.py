@@ -43,6 +43,7 @@ RULES: dict[tuple[str, str], str | frozenset[str]] = {
     ("GET", "/dashboards"): PLANNERS,
     ("GET", "/dashboards/london"): PLANNERS,
     ("GET", "/dashboards/{level}/{org_id}"): PLANNERS,
+    ("GET", "/dashboards/{level}/{org_id}/charts/{figure_id}.svg"): PLANNERS,
     ("GET", "/governance"): IG,
     ("GET", "/governance/agreements"): IG,
     ("POST", "/governance/agreements"): IG,
@@ -202,6 +203,7 @@ def test_role_matrix(rel_env, client_as, people):
         "plan_id": plan_id,
         "level": "borough",
         "org_id": "x",
+        "figure_id": "funnel",
         "slug": "headache",
     }
     users: list[tuple[str | None, str | None, str | None]] = [(None, None, None)]
