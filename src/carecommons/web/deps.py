@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import threading
+from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Depends, Request
@@ -33,6 +35,10 @@ class AppState:
     dashboard_cache: dict
     #: State shared by every worker process (None only if its file could not be opened).
     shared: SharedState | None = None
+    #: Chart images drawn or read by this app (name -> SVG), newest last; bounded by the dashboards route. Per
+    #: app, not per module: two apps in one process (tests standing for two workers) must not share it.
+    chart_cache: OrderedDict[str, str] = field(default_factory=OrderedDict)
+    chart_lock: threading.Lock = field(default_factory=threading.Lock)
 
 
 def state(request: Request) -> AppState:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import threading
-from collections import OrderedDict
 from urllib.parse import quote, urlencode
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -109,8 +108,6 @@ def _reuse_tables_of_default_page(
         dashboards.reuse_org_tables(aggs, page)
 
 
-_svg_lock = threading.Lock()
-_svgs: OrderedDict[str, str] = OrderedDict()
 _SVGS_MAX = 600  # ~100 pages of charts in this process's memory (each SVG 10-60 kB)
 
 
@@ -123,8 +120,8 @@ def chart_svg(st: AppState, key: str, dash: dashboards.Dashboard, figure_id: str
     if fig.chart is None:
         raise NotFound("figure", f"figure {figure_id!r} has no chart on this page: {fig.note}", "read its table")
     name = f"svg\x1f{key}\x1f{figure_id}"
-    with _svg_lock:
-        svg = _svgs.get(name)
+    with st.chart_lock:
+        svg = st.chart_cache.get(name)
     if svg is None and st.shared is not None:
         got = st.shared.get_dashboard(name)
         svg = got if isinstance(got, str) else None
@@ -132,11 +129,11 @@ def chart_svg(st: AppState, key: str, dash: dashboards.Dashboard, figure_id: str
         svg = str(fig.chart.draw())
         if st.shared is not None:
             st.shared.put_dashboard(name, svg)
-    with _svg_lock:
-        _svgs[name] = svg
-        _svgs.move_to_end(name)
-        while len(_svgs) > _SVGS_MAX:
-            _svgs.popitem(last=False)
+    with st.chart_lock:
+        st.chart_cache[name] = svg
+        st.chart_cache.move_to_end(name)
+        while len(st.chart_cache) > _SVGS_MAX:
+            st.chart_cache.popitem(last=False)
     return svg
 
 
