@@ -25,6 +25,7 @@ from carecommons.web.auth import IdentityProvider, LocalIdentityProvider
 from carecommons.web.deps import AppState
 from carecommons.web.errors import install_error_handlers
 from carecommons.web.routers import router_modules
+from carecommons.web.routes import care_worklists
 from carecommons.web.security import CSRFMiddleware, LoginRateLimiter
 from carecommons.web.settings import ENV_PARENT, Settings, settings_from_env
 from carecommons.web.shared import SharedLoginRateLimiter, SharedState
@@ -146,6 +147,7 @@ def warm_worklists_in_background(settings: Settings) -> threading.Thread | None:
     def run() -> None:
         try:
             indicator_gaps.prepare()
+            care_worklists.rule_choices()  # the filter's choices, built once per process from the library
             con = duckdb.connect(str(settings.store_path), read_only=True)
             try:
                 rule_inputs.prepare(con, worklists.rule_lists())
