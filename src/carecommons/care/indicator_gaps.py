@@ -31,10 +31,6 @@ class IndicatorGaps:
         self.template = template
         self.note = ""
 
-    def _indicator_titles(self) -> dict[str, str]:
-        """Indicators only: for a register, "not in the numerator" just means "not on the register"."""
-        return dict(indicator_titles())
-
     def items(
         self, con: duckdb.DuckDBPyConnection, population_table: str, practice_id: str, index_date: dt.date
     ) -> list[WorklistItem]:
@@ -62,7 +58,7 @@ class IndicatorGaps:
             return []
         gaps = df[df["den"] & ~df["num"] & ~df["exc"]]
         pop = {int(r[0]) for r in con.execute(f"SELECT patient_id FROM {population_table}").fetchall()}
-        titles = self._indicator_titles()
+        titles = dict(indicator_titles())  # indicators only: a register's gap is just "not on it"
         return [
             WorklistItem(
                 patient_id=int(pid),

@@ -11,7 +11,6 @@ from __future__ import annotations
 import csv
 import datetime as dt
 import io
-import os
 import re
 import threading
 import time
@@ -246,14 +245,8 @@ def _items_key(
     con: duckdb.DuckDBPyConnection, practice_id: str, rules: Sequence[WorklistRule], index: dt.date
 ) -> tuple | None:
     """Cache key of a practice's rule items, or None when the store may change under this connection."""
-    if con.execute("SELECT current_setting('access_mode')").fetchone()[0] != "read_only":
-        return None
-    files = [path for _seq, _name, path in con.execute("PRAGMA database_list").fetchall() if path]
-    if not files:
-        return None
-    try:
-        stamp = tuple((f, os.stat(f).st_mtime_ns, os.stat(f).st_size) for f in files)
-    except OSError:
+    stamp = rule_inputs.store_stamp(con)
+    if stamp is None:
         return None
     population = con.execute(
         f"SELECT count(*), coalesce(sum(hash(patient_id, age)::HUGEINT), 0), coalesce(bit_xor(hash(patient_id)), 0) "
