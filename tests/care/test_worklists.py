@@ -18,6 +18,7 @@ from carecommons.care.worklists import (
     export_csv,
     items_for_patient,
     worklist,
+    worklist_page,
 )
 from carecommons.core.errors import AccessDenied, InvalidInput
 from carecommons.governance import audit
@@ -61,6 +62,32 @@ def test_filters_narrow_the_list(con, session, people):
     assert len(worklist(con, session, people.manager, "P1", WorklistFilters(index_date=INDEX, limit=2))) == 2
     with pytest.raises(InvalidInput):
         ids(sex="X")
+
+
+def test_pages_cut_the_same_order_and_audit_only_what_is_shown(con, session, people):
+    whole = [r.patient_id for r in worklist(con, session, people.manager, "P1", WorklistFilters(index_date=INDEX))]
+    audited_before = {p: len(audit.entries_for_patient(session, p)) for p in whole}
+    pages = [
+        worklist_page(con, session, people.manager, "P1", WorklistFilters(index_date=INDEX), page=n, page_size=2)
+        for n in (1, 2, 3)
+    ]
+    assert [len(p.rows) for p in pages] == [2, 2, 1]
+    assert [r.patient_id for p in pages for r in p.rows] == whole
+    assert {(p.total, p.pages) for p in pages} == {(5, 3)}
+    assert (pages[2].first, pages[2].last) == (5, 5)
+    # Each page audited its own patients once: every listed patient gained exactly one entry over three pages.
+    gained = {p: len(audit.entries_for_patient(session, p)) - audited_before[p] for p in whole}
+    assert gained == dict.fromkeys(whole, 1)
+    assert audit.verify(session).ok
+    with pytest.raises(InvalidInput, match="past the last page") as err:
+        worklist_page(con, session, people.manager, "P1", WorklistFilters(index_date=INDEX), page=4, page_size=2)
+    assert err.value.input_name == "page" and "1 to 3" in err.value.fix
+    with pytest.raises(InvalidInput):
+        worklist_page(con, session, people.manager, "P1", WorklistFilters(index_date=INDEX), page=0)
+    empty = worklist_page(
+        con, session, people.manager, "P1", WorklistFilters(index_date=INDEX, rule_ids=frozenset({"nothing"}))
+    )
+    assert (empty.rows, empty.total, empty.pages, empty.first) == ([], 0, 1, 0)
 
 
 def test_threshold_edges(con, session, people):

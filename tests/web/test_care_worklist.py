@@ -149,3 +149,54 @@ def test_start_up_summary_serves_the_same_worklist(as_user, web_env, settings):
     finally:
         rule_inputs.forget()
         worklists.clear_items_cache()
+
+
+def test_worklist_pages_through_the_whole_list(as_user, web_env, monkeypatch):
+    from carecommons.web.routes import care_worklists
+
+    monkeypatch.setattr(care_worklists, "WORKLIST_PAGE_SIZE", 3)
+    client = as_user(_first(web_env, "practice_manager"))
+    whole = [int(line["patient_id"]) for line in csv.DictReader(io.StringIO(client.get("/care/worklist.csv").text))]
+    expected = list(dict.fromkeys(whole))  # one CSV line per reason, patients in list order
+    assert len(expected) > 3, "the demo practice needs more than one page of patients"
+    pages = -(-len(expected) // 3)
+    seen: list[int] = []
+    for n in range(1, pages + 1):
+        page = client.get("/care/worklist", params={"kind": "", "page": str(n)})
+        assert page.status_code == 200, page.text[:300]
+        caption = page.text.split('data-testid="worklist-caption">')[1].split("</caption>")[0]
+        last = min(3 * n, len(expected))
+        assert f"Patients {3 * n - 2} to {last} of {len(expected)}" in caption and f"page {n} of {pages}" in caption
+        assert ('rel="next"' in page.text) == (n < pages) and ('rel="prev"' in page.text) == (n > 1)
+        seen += _ids(page.text)
+    assert seen == expected
+
+    past = client.get("/care/worklist", params={"page": str(pages + 1)})
+    assert past.status_code == 400 and f"use a page from 1 to {pages}" in past.text
+    assert _ids(past.text) == expected[:3]
+    bad = client.get("/care/worklist", params={"page": "two"})
+    assert bad.status_code == 400 and "is not a page number" in bad.text
+
+
+def test_invite_returns_to_the_same_page(as_user, web_env, monkeypatch):
+    from carecommons.web.routes import care_worklists
+
+    monkeypatch.setattr(care_worklists, "WORKLIST_PAGE_SIZE", 3)
+    client = as_user(_first(web_env, "practice_manager"))
+    second = client.get("/care/worklist", params={"page": "2"})
+    assert second.status_code == 200
+    chosen = _ids(second.text)[:1]
+    r = client.post(
+        "/care/worklist/invite",
+        data={
+            "patient_id": [str(i) for i in chosen],
+            "template": "review",
+            "channel": "letter",
+            "page": "2",
+            "csrf_token": csrf_from(second.text),
+        },
+        follow_redirects=False,
+    )
+    assert r.status_code == 303 and "page=2" in r.headers["location"] and "batch=" in r.headers["location"]
+    back = client.get(r.headers["location"])
+    assert "page 2 of" in back.text and _ids(back.text) == _ids(second.text)

@@ -16,7 +16,14 @@ from carecommons.care.indicator_gaps import IndicatorGaps
 from carecommons.care.invitations import invite
 from carecommons.care.rules import BUILTIN_RULES, ItemKind
 from carecommons.care.templates import TEMPLATES
-from carecommons.care.worklists import WorklistFilters, WorklistItem, rows_to_csv, worklist
+from carecommons.care.worklists import (
+    PAGE_SIZE,
+    WorklistFilters,
+    WorklistItem,
+    rows_to_csv,
+    worklist,
+    worklist_page,
+)
 from carecommons.core.errors import CarecommonsError, InvalidInput
 from carecommons.governance.purposes import Requester
 from carecommons.store.models.care import CarePlan, InvitationBatch
@@ -28,8 +35,8 @@ from carecommons.web.templating import render
 router = APIRouter(include_in_schema=False)
 NAV = [NavItem("Worklist", "/care/worklist", PRACTICE_ROLE_VALUES)]
 practice_staff = require_roles(*PRACTICE_ROLE_VALUES)
-
-PAGE_LIMIT = 500
+#: Patients per page here (tests set it small to page through a demo practice).
+WORKLIST_PAGE_SIZE = PAGE_SIZE
 
 #: Case-finding searches from the risk layer that the care rules do not already cover (care has its own
 #: undiagnosed hypertension and diabetes rules), with the label a practice sees.
@@ -167,33 +174,57 @@ def _query(raw: dict) -> str:
     return urlencode(pairs)
 
 
+def _page_number(params) -> int:
+    raw = (params.get("page") or "").strip()
+    if not raw:
+        return 1
+    if not raw.isdigit() or int(raw) < 1:
+        raise InvalidInput("page", f"{raw!r} is not a page number", "use a whole number from 1")
+    return int(raw)
+
+
 @router.get("/care/worklist")
-def worklist_page(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
+def worklist_page_view(request: Request, requester: Requester = Depends(practice_staff)) -> Response:
     errors: dict[str, str] = {}
     try:
         filters, raw = filters_from(request.query_params)
     except InvalidInput as err:
         filters, raw = WorklistFilters(), {}
         errors[err.input_name] = f"{err.problem}: {err.fix}"
-    # Only the rows shown are read and audited; a full list is one CSV download away.
-    page_filters = WorklistFilters(**{**filters.__dict__, "limit": PAGE_LIMIT})
+    try:
+        page = _page_number(request.query_params)
+    except InvalidInput as err:
+        page = 1
+        errors[err.input_name] = f"{err.problem}: {err.fix}"
     batch = None
     with store(request) as con, op_session(request) as session:
         risk = _risk_source(request, session)
         indicators = IndicatorGaps(session, requester)
-        rows = worklist(con, session, requester, requester.org_id or "", page_filters, sources=[indicators, risk])
+        sources = [indicators, risk]
+        org = requester.org_id or ""
+        try:
+            listing = worklist_page(
+                con, session, requester, org, filters, page=page, page_size=WORKLIST_PAGE_SIZE, sources=sources
+            )
+        except InvalidInput as err:
+            if err.input_name != "page":
+                raise
+            # A list can shrink between views (a filter on invitations, a new extract): say so, show page 1.
+            errors["page"] = f"{err.problem}: {err.fix}"
+            listing = worklist_page(
+                con, session, requester, org, filters, page=1, page_size=WORKLIST_PAGE_SIZE, sources=sources
+            )
         batch_id = request.query_params.get("batch", "")
         if batch_id.isdigit():
             batch = session.get(InvitationBatch, int(batch_id))
             if batch is not None and batch.practice_id != requester.org_id:
                 batch = None
-    truncated = len(rows) >= PAGE_LIMIT
     return render(
         request,
         "care/worklist.html",
         {
-            "rows": rows[:PAGE_LIMIT],
-            "truncated": truncated,
+            "rows": listing.rows,
+            "listing": listing,
             "raw": raw,
             "errors": errors,
             "rules": rule_choices(),
@@ -249,4 +280,7 @@ async def invite_selected(request: Request, requester: Requester = Depends(pract
                 return RedirectResponse(f"/care/worklist?{q}&invite_error={err.input_name}", status_code=303)
             raise
     q = _query(raw)
+    page = str(form.get("page", ""))
+    if page.isdigit() and page != "1":
+        q = f"{q + '&' if q else ''}page={page}"
     return RedirectResponse(f"/care/worklist?{q + '&' if q else ''}batch={result.batch_id}", status_code=303)
