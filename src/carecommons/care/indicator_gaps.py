@@ -44,8 +44,10 @@ class IndicatorGaps:
             return []
         from carecommons.engine.results import patient_results
 
+        pop: set[int] | None = None  # None: the rows are already the population's
         try:
             df = patient_results(con, self.session, self.requester, practice_id=practice_id)
+            pop = {int(r[0]) for r in con.execute(f"SELECT patient_id FROM {population_table}").fetchall()}
         except duckdb.Error:
             # The engine's reader creates its tables first, which a read-only connection (the web app's)
             # refuses. Read the newest run's rows for the worklist's population instead: that population is
@@ -57,7 +59,6 @@ class IndicatorGaps:
         if df.empty:
             return []
         gaps = df[df["den"] & ~df["num"] & ~df["exc"]]
-        pop = {int(r[0]) for r in con.execute(f"SELECT patient_id FROM {population_table}").fetchall()}
         titles = dict(indicator_titles())  # indicators only: a register's gap is just "not on it"
         return [
             WorklistItem(
@@ -69,7 +70,7 @@ class IndicatorGaps:
                 detail=f"not met on {when}" if when is not None else "",
             )
             for pid, def_id, when in zip(gaps["patient_id"], gaps["definition_id"], gaps["index_date"], strict=True)
-            if int(pid) in pop and def_id in titles
+            if (pop is None or int(pid) in pop) and def_id in titles
         ]
 
 

@@ -580,7 +580,7 @@ def _rows(con: duckdb.DuckDBPyConnection, items: list[WorklistItem], index: dt.d
         """
         SELECT patient_id, any_value(nhs_number), any_value(given_name), any_value(family_name),
                any_value(date_of_birth), any_value(sex)
-        FROM patients WHERE list_contains($ids, patient_id) GROUP BY patient_id
+        FROM patients WHERE patient_id IN (SELECT UNNEST($ids::BIGINT[])) GROUP BY patient_id
         """,
         {"ids": sorted(by_patient)},
     ).fetchall()

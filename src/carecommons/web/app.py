@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import gc
 import logging
 import os
 import signal
@@ -135,6 +136,15 @@ def _hold_store_open(settings: Settings) -> duckdb.DuckDBPyConnection | None:
         return None
 
 
+def freeze_start_up_objects() -> None:
+    """Move every object alive now (modules, the library, templates, the worklist summary) out of the garbage
+    collector's reach. They live as long as the worker, yet each full collection walked all of them: at a million
+    patients a collection that landed inside a worklist view added ~130 ms to it (12 ms once frozen). Objects
+    frozen here are still freed by reference counting; only cycles among them would stay until exit. Called by a
+    serving worker's warm-up, never by an app a test builds (the test process would keep every cycle)."""
+    gc.freeze()
+
+
 def warm_worklists_in_background(settings: Settings) -> threading.Thread | None:
     """Start the one-off summary of the store for the worklist rules (care.rule_inputs) in a daemon thread,
     after the imports and library load of the indicator care gaps (care.indicator_gaps.prepare).
@@ -153,6 +163,7 @@ def warm_worklists_in_background(settings: Settings) -> threading.Thread | None:
                 rule_inputs.prepare(con, worklists.rule_lists())
             finally:
                 con.close()
+            freeze_start_up_objects()
         except Exception as err:  # never take the worker down: views fall back to scanning the store
             log.warning("worklist rule inputs not prepared (%s: %s); worklists scan the store", type(err).__name__, err)
 
