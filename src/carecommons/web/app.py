@@ -25,6 +25,7 @@ from carecommons.web.aggregates import AggregateCache
 from carecommons.web.auth import IdentityProvider, LocalIdentityProvider
 from carecommons.web.deps import AppState
 from carecommons.web.errors import install_error_handlers
+from carecommons.web.opt_out_counts import OptOutCountCache
 from carecommons.web.routers import router_modules
 from carecommons.web.routes import care_worklists
 from carecommons.web.security import CSRFMiddleware, LoginRateLimiter
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None, identity_provider: IdentityProv
         aggregates=AggregateCache(settings.store_path, settings.aggregate_ttl_seconds),
         dashboard_cache={},
         shared=shared,
+        opt_out_counts=OptOutCountCache(settings.store_path),
     )
     install_error_handlers(app)
     # Order: SessionMiddleware must wrap CSRFMiddleware (added first = innermost).

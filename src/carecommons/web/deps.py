@@ -39,6 +39,8 @@ class AppState:
     #: app, not per module: two apps in one process (tests standing for two workers) must not share it.
     chart_cache: OrderedDict[str, str] = field(default_factory=OrderedDict)
     chart_lock: threading.Lock = field(default_factory=threading.Lock)
+    #: The information-governance lead's opt-out counts (web.opt_out_counts.OptOutCountCache).
+    opt_out_counts: Any = None
 
 
 def state(request: Request) -> AppState:

@@ -16,8 +16,8 @@ from sqlalchemy.orm import Session
 from carecommons.core.errors import InvalidInput
 from carecommons.governance.optouts import platform_opted_out_ids
 from carecommons.store.models.governance import Agreement, AuditEntry, NdopOptOut, Organisation
-from carecommons.web.aggregates import PracticeAggregates
 from carecommons.web.disclosure import publish, publish_parts
+from carecommons.web.opt_out_counts import OptOutCounts
 
 AUDIT_PAGE_SIZE = 200
 
@@ -112,9 +112,9 @@ def search_audit(session: Session, q: AuditQuery, limit: int = AUDIT_PAGE_SIZE) 
     return list(session.scalars(stmt))
 
 
-def opt_out_figures(aggs: PracticeAggregates, session: Session) -> dict:
+def opt_out_figures(counts: OptOutCounts, session: Session) -> dict:
     """Type 1 opt-outs by ICS and borough (from the record), plus platform and National Data Opt-out totals."""
-    oo = aggs.opt_outs.merge(aggs.practices[["practice_id", "borough", "icb"]], on="practice_id")
+    oo = counts.opt_outs.merge(counts.practices[["practice_id", "borough", "icb"]], on="practice_id")
     out: dict = {}
     for key in ("icb", "borough"):
         g = oo.groupby(key, as_index=False)[["opted_out", "registered"]].sum()

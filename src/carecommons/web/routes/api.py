@@ -22,6 +22,7 @@ from carecommons.reference.symptoms import SymptomGuidance, load_guidance
 from carecommons.web import dashboards, oversight
 from carecommons.web.deps import current_identity, current_requester, require_roles, state
 from carecommons.web.errors import envelope
+from carecommons.web.planning_access import covered_for_planning
 from carecommons.web.roles import DASHBOARD_ROLES, OVERSIGHT_ROLES
 from carecommons.web.routes.dashboards import dashboard_for
 from carecommons.web.routes.public import transparency_figures
@@ -217,11 +218,10 @@ def verify(request: Request, requester: Requester = Depends(ig_lead)) -> dict:
 @router.get("/governance/opt-outs", response_model=Envelope[dict[str, Any]], summary="Opt-out figures (published)")
 def opt_outs(request: Request, requester: Requester = Depends(ig_lead)) -> dict:
     st = state(request)
-    aggs = st.aggregates.get(requester, st.session_factory)
     with st.session_factory() as session:
-        f = oversight.opt_out_figures(aggs, session)
-
-    return envelope(f, index_date=aggs.index_date.isoformat(), disclosure="suppress 1-7, round to 5")
+        counts = st.opt_out_counts.get(covered_for_planning(session, requester))
+        f = oversight.opt_out_figures(counts, session)
+    return envelope(f, index_date=counts.index_date.isoformat(), disclosure="suppress 1-7, round to 5")
 
 
 @router.get(

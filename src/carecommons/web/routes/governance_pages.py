@@ -13,6 +13,7 @@ from carecommons.governance.agreements import Flow
 from carecommons.governance.purposes import Purpose, Requester
 from carecommons.web import oversight
 from carecommons.web.deps import require_roles, state
+from carecommons.web.planning_access import covered_for_planning
 from carecommons.web.roles import OVERSIGHT_ROLES, PURPOSE_LABELS, NavItem
 from carecommons.web.templating import render
 
@@ -171,7 +172,7 @@ def verify_chain(request: Request, requester: Requester = Depends(ig_lead)) -> R
 @router.get("/governance/opt-outs")
 def opt_outs_page(request: Request, requester: Requester = Depends(ig_lead)) -> Response:
     st = state(request)
-    aggs = st.aggregates.get(requester, st.session_factory)
     with st.session_factory() as session:
-        figures = oversight.opt_out_figures(aggs, session)
-    return render(request, "governance/opt_outs.html", {"f": figures, "index_date": aggs.index_date})
+        counts = st.opt_out_counts.get(covered_for_planning(session, requester))
+        figures = oversight.opt_out_figures(counts, session)
+    return render(request, "governance/opt_outs.html", {"f": figures, "index_date": counts.index_date})
