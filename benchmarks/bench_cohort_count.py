@@ -41,7 +41,7 @@ def _load() -> str:
 
 
 def _same(a: PracticeAggregates, b: PracticeAggregates) -> None:
-    for name in ("practices", "population", "counts", "strata", "opt_outs"):
+    for name in ("practices", "population", "counts", "strata"):
         pd.testing.assert_frame_equal(getattr(a, name), getattr(b, name), check_exact=True, obj=name)
     assert (a.cohort, a.index_dates, a.definitions) == (b.cohort, b.index_dates, b.definitions)
 

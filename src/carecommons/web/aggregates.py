@@ -35,14 +35,9 @@ import pandas as pd
 from carecommons.core.errors import AccessDenied, NotFound
 from carecommons.core.orgs import LEVELS_FINE_TO_COARSE, OrgLevel
 from carecommons.definitions.library import load_library
-from carecommons.governance.agreements import Flow, covered_practices
 from carecommons.governance.cohort import allowed_patients
-from carecommons.governance.optouts import DEFAULT_OPT_OUT_CONFIG
-from carecommons.governance.purposes import Purpose, Requester
-
-#: Type 1 opt-out codes come from governance's configuration (codes are configuration, not constants).
-TYPE1_DISSENT = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
-TYPE1_WITHDRAWAL = sorted(DEFAULT_OPT_OUT_CONFIG.type1_withdrawal_codes)
+from carecommons.governance.purposes import Requester
+from carecommons.web.planning_access import covered_for_planning
 
 #: Demographic breakdowns kept per practice at the latest index date (results_population columns).
 BREAKDOWN_COLUMNS = ("age_band", "sex", "ethnicity_6", "imd_quintile")
@@ -83,7 +78,6 @@ class PracticeAggregates:
     population: pd.DataFrame
     counts: pd.DataFrame
     strata: pd.DataFrame
-    opt_outs: pd.DataFrame  # practice_id, opted_out, registered (Type 1, coded in the record)
     #: Fingerprint of what these counts were made from: the run, its snapshot, the exact set of allowed
     #: patients and the covered practices. Two cohorts with the same fingerprint get the same pages, so
     #: published dashboards are shared (across workers) under it; an opt-out changes it.
@@ -111,7 +105,6 @@ def restrict(aggs: PracticeAggregates, practices: tuple[str, ...] | list[str]) -
         only(aggs.population),
         only(aggs.counts),
         only(aggs.strata),
-        only(aggs.opt_outs),
         _digest(aggs.cohort, *sorted(keep)),
     )
 
@@ -418,16 +411,13 @@ def compute(
     strata = pd.concat([frames["strata_pop"], frames["strata_res"]], ignore_index=True)
     for df in (population, counts):  # plain dates, so pages compare them with the run's index dates
         df["index_date"] = pd.to_datetime(df["index_date"]).dt.date
-    opt_outs = _opt_outs(con, run.latest)
     practices = con.execute(
         "SELECT practice_id, coalesce(name, practice_id) AS name, pcn_id, coalesce(pcn_name, pcn_id) AS pcn_name, "
         "borough, icb FROM practices ORDER BY practice_id"
     ).df()
     practices["london"] = "LONDON"
     cohort = _cohort_fingerprint(con, run_id, snap, allowed_table)
-    return PracticeAggregates(
-        run_id, snap, run.latest, dates, run.defs, practices, population, counts, strata, opt_outs, cohort
-    )
+    return PracticeAggregates(run_id, snap, run.latest, dates, run.defs, practices, population, counts, strata, cohort)
 
 
 def _subtracted(
@@ -503,29 +493,6 @@ def _minus(
     return out
 
 
-def _opt_outs(con: duckdb.DuckDBPyConnection, idx: dt.date) -> pd.DataFrame:
-    """Type 1 opt-outs coded in the record per practice (for the information-governance page, not a definition)."""
-    return con.execute(
-        """
-        WITH reg AS (
-          SELECT r.patient_id, r.practice_id FROM registrations r JOIN patients p USING (patient_id)
-          WHERE r.start_date <= $idx AND (r.end_date IS NULL OR r.end_date > $idx)
-            AND (p.date_of_death IS NULL OR p.date_of_death > $idx)
-          QUALIFY row_number() OVER (PARTITION BY r.patient_id ORDER BY r.start_date DESC) = 1
-        ), latest AS (
-          -- latest of dissent and withdrawal wins; on the same date dissent wins (as governance.cohort)
-          SELECT patient_id, arg_max(list_contains($opt, code), (date, list_contains($opt, code))) AS dissent
-          FROM events
-          WHERE (list_contains($opt, code) OR list_contains($wd, code)) AND date <= $idx GROUP BY patient_id
-        )
-        SELECT reg.practice_id, count(*) FILTER (WHERE latest.dissent)::BIGINT AS opted_out,
-               count(*)::BIGINT AS registered
-        FROM reg LEFT JOIN latest USING (patient_id) GROUP BY ALL ORDER BY reg.practice_id
-        """,
-        {"idx": idx, "opt": TYPE1_DISSENT, "wd": TYPE1_WITHDRAWAL},
-    ).df()
-
-
 class AggregateCache:
     """Holds PracticeAggregates per cohort, refreshed when the store file changes or the TTL passes.
 
@@ -584,21 +551,8 @@ class AggregateCache:
                 "there is no record store yet",
                 "run `carecommons demo` (or synth, ingest and run) first",
             )
-        if requester.purpose not in (Purpose.PLANNING, Purpose.RESEARCH):
-            raise AccessDenied(
-                "purpose",
-                "population dashboards are for planning, not direct care",
-                "sign in again and choose the planning purpose, if your role allows it",
-            )
-        flow = Flow.GP_TO_PLANNING if requester.purpose is Purpose.PLANNING else Flow.GP_TO_RESEARCH
         with session_factory() as session:
-            covered = tuple(covered_practices(session, requester.org_id or "", requester.purpose, flow))
-        if not covered:
-            raise AccessDenied(
-                "data-sharing agreement",
-                f"no agreement in force shares GP data with your organisation for {requester.purpose.value}",
-                "ask the information-governance lead to put a data-sharing agreement in place",
-            )
+            covered = covered_for_planning(session, requester)
         key = (requester.purpose, requester.project_id, covered)
         with self._lock:
             entry = self._entries.get(key)

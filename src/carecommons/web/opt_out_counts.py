@@ -20,6 +20,7 @@ import pandas as pd
 
 from carecommons.core.errors import NotFound
 from carecommons.governance.optouts import DEFAULT_OPT_OUT_CONFIG
+from carecommons.web.aggregates import latest_run
 
 #: Type 1 opt-out codes come from governance's configuration (codes are configuration, not constants).
 TYPE1_DISSENT = sorted(DEFAULT_OPT_OUT_CONFIG.all_dissent_codes)
@@ -63,7 +64,7 @@ def count_opt_outs(con: duckdb.DuckDBPyConnection, index_date: dt.date) -> pd.Da
         )
         SELECT reg.practice_id, count(*) FILTER (WHERE latest.dissent)::BIGINT AS opted_out,
                count(*)::BIGINT AS registered
-        FROM reg LEFT JOIN latest USING (patient_id) GROUP BY ALL
+        FROM reg LEFT JOIN latest USING (patient_id) GROUP BY ALL ORDER BY reg.practice_id
         """,
         {"idx": index_date, "opt": TYPE1_DISSENT, "wd": TYPE1_WITHDRAWAL},
     ).df()
@@ -71,8 +72,6 @@ def count_opt_outs(con: duckdb.DuckDBPyConnection, index_date: dt.date) -> pd.Da
 
 def _latest_index_date(con: duckdb.DuckDBPyConnection) -> dt.date:
     """The newest finished run's latest index date: the date every planning figure is shown at."""
-    from carecommons.web.aggregates import latest_run
-
     return max(latest_run(con)[2])
 
 
@@ -102,9 +101,7 @@ class OptOutCountCache:
             con = duckdb.connect(str(self.store_path), read_only=True)
             try:
                 when = _latest_index_date(con)
-                practices = con.execute(
-                    "SELECT practice_id, borough, icb FROM practices ORDER BY practice_id"
-                ).df()
+                practices = con.execute("SELECT practice_id, borough, icb FROM practices ORDER BY practice_id").df()
                 counts = OptOutCounts(when, practices, count_opt_outs(con, when))
             finally:
                 con.close()
