@@ -42,6 +42,7 @@ IMD_LABELS = {1: "1 (most deprived)", 2: "2", 3: "3", 4: "4", 5: "5 (least depri
 DEFAULT_DEFINITION = "HYP_REG"
 COUNTS = ["numerator", "denominator", "exclusions"]
 NOT_RECORDED = "Not recorded"
+AGE_SEX = "age_band\x1fsex"  # the age band x sex cells of the age_sex grouping, as one strata grid column
 
 
 def level_from_slug(slug: str) -> OrgLevel:
@@ -191,16 +192,30 @@ def _memo(aggs: PracticeAggregates, name: str, make):
     return value
 
 
+#: (grouping, column) of the strata grids a page reads: the four breakdowns and the age-sex standardisation.
+STRATA_GRIDS = (
+    ("imd_quintile", "imd_quintile"),
+    ("ethnicity_6", "ethnicity_6"),
+    ("age_sex", "age_band"),
+    ("age_sex", "sex"),
+    ("age_sex", AGE_SEX),
+)
+
+
 def prime(aggs: PracticeAggregates) -> None:
-    """Derive now the cohort's frames that every page's build reads (counts split by definition, the latest
-    index date's rows, the strata of each breakdown): half a second of CPU at a million patients that the
-    first page of a definition nobody has viewed would otherwise pay in a worker that has only read warmed
-    pages. The warm-up calls it after counting a cohort."""
+    """Derive now the cohort's frames and grids that every page's build reads (counts split by definition, the
+    latest index date's rows, the strata of each breakdown, the count and strata grids): about a second of CPU
+    at a million patients that the first page of a definition nobody has viewed would otherwise pay in a
+    worker that has only read warmed pages (what is left per definition, its rows summed into the grids, is
+    milliseconds). The warm-up calls it after counting a cohort."""
     _counts_of(aggs, DEFAULT_DEFINITION)
     _latest(aggs, "population")
     _latest(aggs, "counts")
     for grouping in ("imd_quintile", "ethnicity_6", "age_sex"):
         _strata_split(aggs, grouping)
+    _count_grid(aggs)
+    for grouping, column in STRATA_GRIDS:
+        _strata_grid(aggs, grouping, column)
 
 
 def _counts_of(aggs: PracticeAggregates, definition_id: str) -> pd.DataFrame:
@@ -238,6 +253,9 @@ def counts(
     A register's denominator is the registered population; an indicator's is its denominator less exclusions
     (QOF personalised care adjustments), so numerator / denominator is always the rate shown.
     """
+    fast = _grid_counts_by(aggs, d, ids, by, all_dates)
+    if fast is not None:
+        return fast
     key = [*by, "_all"]
     if all_dates:
         pop, res = aggs.population, _counts_of(aggs, d.id)
@@ -251,6 +269,120 @@ def counts(
     base = pop.groupby(key)["denominator"].sum()
     got = res.groupby(key)[COUNTS].sum().reindex(base.index, fill_value=0)
     return _counted(d, base, got).reset_index().drop(columns="_all")
+
+
+@dataclass
+class _CountGrid:
+    """The cohort's population and each definition's counts per practice (rows, `aggs.practices` order) and
+    index date (columns, `dates`), so `counts` of an organisation is a sum over its practices' rows instead of
+    a filter, merge and group-by of the frames (a page asks for it five times). `rows` counts population rows
+    (a group exists when it has one, as the group-by of those rows has it). The counts frame's rows are coded
+    (practice row, date column, rows of each definition) once per cohort, so a definition's arrays, made on
+    its first page, cost a millisecond."""
+
+    dates: list
+    rows: np.ndarray
+    registered: np.ndarray
+    practice: np.ndarray  # practice row of each counts row (-1: not a cohort practice, or a date with no population)
+    date: np.ndarray  # date column of each counts row
+    of_definition: dict[
+        str, np.ndarray
+    ]  # counts rows (positions) of each definition (int32, as the codes: half the memory)
+    per_definition: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _count_grid(aggs: PracticeAggregates) -> _CountGrid | None:
+    """The grid's population part and the counts frame's codes, once per cohort (None when practice ids
+    repeat: then `counts` uses the frames)."""
+    rows_of = _practice_rows(aggs)
+    if rows_of is None:
+        return None
+
+    def make() -> _CountGrid:
+        pop = aggs.population
+        on = pop["index_date"].to_numpy(dtype=object)
+        dates = sorted(pd.unique(on))
+        date_of = pd.Index(dates, dtype=object)
+        practice = _codes(pop["practice_id"], rows_of)
+        date = _codes(on, date_of)
+        shape = (len(rows_of), len(dates))
+        ones = np.ones(len(pop), dtype="int64")
+        res = aggs.counts
+        res_date = _codes(res["index_date"], date_of)
+        res_practice = np.where(res_date >= 0, _codes(res["practice_id"], rows_of), -1)
+        return _CountGrid(
+            dates,
+            _cells(shape, practice, date, ones),
+            _cells(shape, practice, date, pop["denominator"].to_numpy(dtype="int64")),
+            res_practice.astype("int32"),
+            np.where(res_date >= 0, res_date, 0).astype("int32"),
+            {k: v.astype("int32") for k, v in res.groupby("definition_id", sort=False).indices.items()},
+        )
+
+    return _memo(aggs, "count_grid", make)
+
+
+def _grid_of(aggs: PracticeAggregates, grid: _CountGrid, d: DefinitionInfo) -> tuple[np.ndarray, ...]:
+    """Numerator, denominator and exclusions of `d` per practice and index date (zeros where no row)."""
+    got = grid.per_definition.get(d.id)
+    if got is None:
+        at = grid.of_definition.get(d.id, np.zeros(0, dtype="int64"))
+        got = tuple(
+            _cells(grid.rows.shape, grid.practice[at], grid.date[at], aggs.counts[c].to_numpy(dtype="int64")[at])
+            for c in COUNTS
+        )
+        grid.per_definition[d.id] = got
+    return got
+
+
+def _grid_counts_by(
+    aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, by: list[str], all_dates: bool
+) -> pd.DataFrame | None:
+    """`counts` from the cohort's count grid: by index date over every date, or by nothing or one practices
+    column at the latest date. None (the frames' way) for anything else or when no group would be left."""
+    grid = _count_grid(aggs)
+    if grid is None or (by != ["index_date"] if all_dates else len(by) > 1 or by == ["index_date"]):
+        return None
+    if not all_dates and aggs.index_date not in grid.dates:
+        return None
+    mine = _among(aggs.practices["practice_id"], ids)
+    counted = _grid_of(aggs, grid, d)
+    if all_dates:
+        present = grid.rows[mine].sum(axis=0) > 0
+        keys: list = [k for k, p in zip(grid.dates, present, strict=True) if p]
+        registered = grid.registered[mine].sum(axis=0)[present]
+        got = [a[mine].sum(axis=0)[present] for a in counted]
+        key_column = pd.Series(keys, dtype=object)
+    else:
+        at = grid.dates.index(aggs.index_date)
+        chosen = mine & (grid.rows[:, at] > 0)
+        if by:
+            names = aggs.practices[by[0]].to_numpy(dtype=object)
+            chosen &= pd.notna(names)
+            keys = sorted(set(names[chosen]))
+            group = pd.Index(keys, dtype=object).get_indexer(names[chosen])
+            size = len(keys)
+            registered = np.bincount(group, grid.registered[chosen, at].astype(float), size).astype("int64")
+            got = [np.bincount(group, a[chosen, at].astype(float), size).astype("int64") for a in counted]
+            key_column = pd.Series(keys, dtype=aggs.practices[by[0]].dtype)
+        else:
+            keys = [None] if chosen.any() else []
+            registered = grid.registered[chosen, at].sum(keepdims=True)
+            got = [a[chosen, at].sum(keepdims=True) for a in counted]
+            key_column = None
+    if not keys:
+        return None
+    out = pd.DataFrame(index=pd.RangeIndex(len(keys)))
+    if key_column is not None:
+        out[by[0]] = key_column
+    out["numerator"] = np.asarray(got[0], dtype="int64")
+    if d.kind == "register":
+        out["denominator"] = np.asarray(registered, dtype="int64")
+        out["exclusions"] = 0
+    else:
+        out["denominator"] = np.asarray(got[1] - got[2], dtype="int64")
+        out["exclusions"] = np.asarray(got[2], dtype="int64")
+    return out
 
 
 def counts_all(aggs: PracticeAggregates, defs: list[DefinitionInfo], ids: pd.Index) -> pd.DataFrame:
@@ -299,6 +431,101 @@ def strata(aggs: PracticeAggregates, d: DefinitionInfo, ids: pd.Index, grouping:
     pop = registered[_among(registered["practice_id"], ids)].groupby(by)["denominator"].sum()
     got = mine[_among(mine["practice_id"], ids)].groupby(by)[COUNTS].sum().reindex(pop.index, fill_value=0)
     return _counted(d, pop, got).reset_index()
+
+
+@dataclass
+class _StrataGrid:
+    """One strata grouping summed per practice (rows, in `aggs.practices` order) and category of one column
+    (columns, `categories`): an organisation's breakdown is then a sum over its practices' rows instead of a
+    filter and group-by of the strata frame (four breakdowns a page, most of a page's build at a million).
+
+    `rows` counts the registered population's strata rows of each cell (a category exists for the
+    organisation when it has one, as the group-by of those rows has it). The grouping's rows are coded once
+    per cohort; each definition's arrays are made from them on its first page (a millisecond)."""
+
+    categories: list
+    practice: np.ndarray  # practice row of each of the grouping's strata rows (-1: not a cohort practice)
+    code: np.ndarray  # category of each of the grouping's strata rows
+    of_definition: dict[str, np.ndarray]  # the grouping's rows (positions) of each definition
+    rows: np.ndarray  # practices x categories: registered strata rows
+    registered: np.ndarray  # practices x categories: registered population (denominator)
+    per_definition: dict[str, tuple[np.ndarray, np.ndarray, np.ndarray]] = field(default_factory=dict)
+
+
+def _practice_rows(aggs: PracticeAggregates) -> pd.Index | None:
+    """The cohort's practice ids as an index of rows (None if an id repeats: then the frame filters are used)."""
+
+    def make() -> pd.Index | None:
+        index = pd.Index(aggs.practices["practice_id"].astype(object))
+        return index if index.is_unique else None
+
+    return _memo(aggs, "practice_rows", make)
+
+
+def _codes(values: pd.Series | np.ndarray, index: pd.Index) -> np.ndarray:
+    """Position in `index` of each value (-1: not there), looking up each distinct value once (a column of a
+    million Arrow strings made into Python objects one by one costs more than the whole lookup)."""
+    codes, uniques = pd.factorize(values)
+    found = index.get_indexer(np.asarray(uniques, dtype=object))
+    return np.where(codes >= 0, found[codes], -1)
+
+
+def _cells(grid_shape: tuple[int, int], practice: np.ndarray, code: np.ndarray, weights: np.ndarray) -> np.ndarray:
+    """Sum `weights` into a practices x categories array (rows outside the cohort's practices dropped)."""
+    keep = practice >= 0
+    flat = practice[keep].astype("int64") * grid_shape[1] + code[keep]
+    size = grid_shape[0] * grid_shape[1]
+    # float sums of integer counts are exact far beyond any count here (2**53)
+    return np.bincount(flat, weights=weights[keep].astype(float), minlength=size).astype("int64").reshape(grid_shape)
+
+
+def _keys(frame: pd.DataFrame, column: str) -> np.ndarray:
+    """A strata frame's values of `column` (AGE_SEX: its age band and sex joined) as Python objects."""
+    if column == AGE_SEX:
+        return frame["age_band"].to_numpy(dtype=object) + "\x1f" + frame["sex"].to_numpy(dtype=object)
+    return frame[column].to_numpy(dtype=object)
+
+
+def _strata_grid(aggs: PracticeAggregates, grouping: str, column: str) -> _StrataGrid | None:
+    """The grid of one grouping's column, made once per cohort (None when practice ids repeat)."""
+    rows_of = _practice_rows(aggs)
+    if rows_of is None:
+        return None
+
+    def make() -> _StrataGrid:
+        s = _strata_filled(aggs, grouping)
+        keys = _keys(s, column)
+        categories = list(pd.unique(keys))
+        practice = _codes(s["practice_id"], rows_of)
+        code = _codes(keys, pd.Index(categories, dtype=object))
+        registered = np.flatnonzero(s["definition_id"].isna().to_numpy())
+        shape = (len(rows_of), len(categories))
+        return _StrataGrid(
+            categories,
+            practice.astype("int32"),
+            code.astype("int32"),
+            {k: v.astype("int32") for k, v in s.groupby("definition_id", sort=False).indices.items()},
+            _cells(shape, practice[registered], code[registered], np.ones(len(registered), dtype="int64")),
+            _cells(shape, practice[registered], code[registered], s["denominator"].to_numpy(dtype="int64")[registered]),
+        )
+
+    return _memo(aggs, f"strata_grid\x1f{grouping}\x1f{column}", make)
+
+
+def _grid_counts(
+    aggs: PracticeAggregates, grid: _StrataGrid, grouping: str, column: str, d: DefinitionInfo
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Numerator, denominator and exclusions of definition `d` per practice and category (zeros where it has
+    no strata row), summed once per cohort and definition."""
+    got = grid.per_definition.get(d.id)
+    if got is None:
+        at = grid.of_definition.get(d.id, np.zeros(0, dtype="int64"))
+        s = _strata_filled(aggs, grouping)
+        got = tuple(
+            _cells(grid.rows.shape, grid.practice[at], grid.code[at], s[c].to_numpy(dtype="int64")[at]) for c in COUNTS
+        )
+        grid.per_definition[d.id] = got
+    return got
 
 
 def _counted(d: DefinitionInfo, registered: pd.Series, got: pd.DataFrame) -> pd.DataFrame:
@@ -433,6 +660,25 @@ def _standardised(aggs: PracticeAggregates, ids: pd.Index, registers: list[Defin
     lists can be compared fairly. Computed from the engine's age band x sex strata; shown only beside a
     published count."""
     out: dict[str, DsrResult] = {}
+    grid = _strata_grid(aggs, "age_sex", AGE_SEX)
+    if grid is not None:
+        mine = _among(aggs.practices["practice_id"], ids)
+        pop = grid.registered[mine].sum(axis=0)
+        cells = sorted(
+            (tuple(k.split("\x1f")), i)
+            for i, k in enumerate(grid.categories)
+            if pop[i] > 0 and k.split("\x1f")[1] in ("F", "M") and k.split("\x1f")[0] != NOT_RECORDED
+        )
+        if not cells:
+            return out
+        at = np.array([i for _, i in cells], dtype="int64")
+        den = pop[at].astype(float)
+        bands = np.array([_band_index(band) for (band, _), _ in cells], dtype="int64")
+        sexes = np.array([sex for (_, sex), _ in cells], dtype=object)
+        for d in registers:
+            nums = _grid_counts(aggs, grid, "age_sex", AGE_SEX, d)[0][mine].sum(axis=0)[at].astype(float)
+            out[d.id] = dsr(nums, den, bands, sexes, standard_bands=np.arange(19), n_sexes=2, multiplier=100)
+        return out
     by = ["age_band", "sex"]
     s = _strata_filled(aggs, "age_sex")
     s = s[_among(s["practice_id"], ids)]
@@ -465,12 +711,17 @@ def _children(aggs: PracticeAggregates, ids: pd.Index, clevel: OrgLevel, d: Defi
 
 
 def _london_value(aggs: PracticeAggregates, d: DefinitionInfo) -> float | None:
-    """The London figure (all practices this requester may see), from published counts, as a proportion."""
-    df = publish(counts(aggs, d, pd.Index(aggs.practices["practice_id"]), []), COUNTS)
-    num, den = df["numerator"].iloc[0], df["denominator"].iloc[0]
-    if pd.isna(num) or pd.isna(den) or not den:
-        return None
-    return float(num) / float(den)
+    """The London figure (all practices this requester may see), from published counts, as a proportion: the
+    same on every page of the definition, so worked out once per cohort and definition."""
+
+    def make() -> tuple[float | None]:
+        df = publish(counts(aggs, d, pd.Index(aggs.practices["practice_id"]), []), COUNTS)
+        num, den = df["numerator"].iloc[0], df["denominator"].iloc[0]
+        if pd.isna(num) or pd.isna(den) or not den:
+            return (None,)
+        return (float(num) / float(den),)
+
+    return _memo(aggs, f"london_value\x1f{d.id}", make)[0]
 
 
 def _funnel(
@@ -617,15 +868,7 @@ def _spc(aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: st
 def _breakdown(
     aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, measure: str, column: str, label: str, fig_id: str
 ) -> tuple[Figure, list[dict]]:
-    grouping = column if column in ("ethnicity_6", "imd_quintile") else "age_sex"
-    df = strata(aggs, d, ids, grouping, [column])
-    df = df.groupby(column, as_index=False)[COUNTS].sum()
-    if column == "imd_quintile":
-        df = df[df[column] != NOT_RECORDED]
-    df["_order"] = df[column].map(lambda k: (str(k) == NOT_RECORDED, str(k)))
-    df = df.sort_values("_order").drop(columns="_order")
-    df["category"] = [IMD_LABELS.get(k, str(k)) if column == "imd_quintile" else str(k) for k in df[column]]
-    df, _ = publish_parts(df[["category", *COUNTS]], "category", COUNTS, breakdown=True)
+    df, _ = publish_parts(_breakdown_counts(aggs, ids, d, column), "category", COUNTS, breakdown=True)
     title = f"{d.title}: {measure} by {label.lower()}"
     columns = [label, "Denominator", "Numerator", measure.capitalize(), "95% interval"]
     rows, plot, data = [], [], []
@@ -656,6 +899,44 @@ def _breakdown(
         label,
     )
     return Figure(fig_id, title, chart, columns, rows, note), data
+
+
+def _breakdown_counts(aggs: PracticeAggregates, ids: pd.Index, d: DefinitionInfo, column: str) -> pd.DataFrame:
+    """Unpublished counts of one breakdown (category, numerator, denominator, exclusions), categories in page
+    order ('Not recorded' last; IMD's left out). From the cohort's strata grid: a sum over the organisation's
+    practices, where filtering and grouping the strata frame (and pandas' per-row work after it) cost most of
+    a page's build; `strata` (the same numbers) when the grid cannot be made."""
+    grouping = column if column in ("ethnicity_6", "imd_quintile") else "age_sex"
+    grid = _strata_grid(aggs, grouping, column)
+    if grid is None:
+        df = strata(aggs, d, ids, grouping, [column])
+        df = df.groupby(column, as_index=False)[COUNTS].sum()
+        keys, num, den, exc = (list(df[column]), *(df[c].to_numpy(dtype="int64") for c in COUNTS))
+    else:
+        mine = _among(aggs.practices["practice_id"], ids)
+        present = np.flatnonzero(grid.rows[mine].sum(axis=0) > 0)
+        registered = grid.registered[mine].sum(axis=0)[present]
+        got = [a[mine].sum(axis=0)[present] for a in _grid_counts(aggs, grid, grouping, column, d)]
+        keys = [grid.categories[i] for i in present]
+        num = got[0]
+        if d.kind == "register":
+            den, exc = registered, np.zeros(len(present), dtype="int64")
+        else:
+            den, exc = got[1] - got[2], got[2]
+    order = sorted(
+        (i for i, k in enumerate(keys) if not (column == "imd_quintile" and k == NOT_RECORDED)),
+        key=lambda i: (str(keys[i]) == NOT_RECORDED, str(keys[i])),
+    )
+    return pd.DataFrame(
+        {
+            "category": [
+                IMD_LABELS.get(keys[i], str(keys[i])) if column == "imd_quintile" else str(keys[i]) for i in order
+            ],
+            "numerator": np.asarray(num, dtype="int64")[order],
+            "denominator": np.asarray(den, dtype="int64")[order],
+            "exclusions": np.asarray(exc, dtype="int64")[order],
+        }
+    )
 
 
 def _inequality_summary(df: pd.DataFrame, column: str) -> str:
