@@ -77,3 +77,24 @@ def test_served_workers_warm_fine_pages_at_a_quarter_core_unless_told(monkeypatc
         monkeypatch.setenv(ENV_WARM_DUTY, bad)
         with pytest.raises(ValueError, match=ENV_WARM_DUTY):
             settings_from_env()
+
+
+def test_a_pass_over_a_new_run_freezes_what_it_keeps(monkeypatch):
+    """The serving loop moves what a pass built out of the garbage collector's reach; polls that build nothing
+    leave the collector alone."""
+    from carecommons.web import warm
+
+    counted: list[str] = []
+    st = SimpleNamespace(opt_out_counts=SimpleNamespace(everyone=lambda: counted.append("opt-outs")))
+    warmer = warm.Warmer(st)
+    passes: list[bool] = []
+    frozen_after: list[int] = []
+    monkeypatch.setattr(warmer, "_current_run", lambda: "run-1")
+    monkeypatch.setattr(warmer, "warm_once", lambda run_id, count: passes.append(count) or 0)
+    monkeypatch.setattr(warm.gc, "freeze", lambda: frozen_after.append(len(passes)))
+    polls = iter([False, True])  # stop after the second poll
+    monkeypatch.setattr(warmer._stop, "wait", lambda seconds: warmer._stop.set() if next(polls) else None)
+    warmer._loop()
+    assert passes == [True, False]  # the new run is counted once, the next poll only refreshes
+    assert counted == ["opt-outs"]
+    assert frozen_after == [1]  # frozen after the counting pass, not after the poll that built nothing
