@@ -23,6 +23,14 @@ def _ids(html: str) -> list[int]:
     return [int(x) for x in re.findall(r'data-patient="(\d+)"', html)]
 
 
+def _invite(client, page_html: str, chosen: list[int], channel: str, **fields: str):
+    """Post the page's invite form for `chosen` with the review template (and any filter or page fields)."""
+    data = {"patient_id": [str(i) for i in chosen], "template": "review", "channel": channel, **fields}
+    return client.post(
+        "/care/worklist/invite", data={**data, "csrf_token": csrf_from(page_html)}, follow_redirects=False
+    )
+
+
 def test_practice_manager_sees_filters_exports_and_invites(as_user, web_env):
     pm = _first(web_env, "practice_manager")
     practice = web_env.users[pm][1]
@@ -45,18 +53,7 @@ def test_practice_manager_sees_filters_exports_and_invites(as_user, web_env):
     assert {line["kind"] for line in lines} == {"recall"}
 
     chosen = _ids(recalls.text)[:2]
-    token = csrf_from(recalls.text)
-    r = client.post(
-        "/care/worklist/invite",
-        data={
-            "patient_id": [str(i) for i in chosen],
-            "template": "review",
-            "channel": "sms",
-            "kind": "recall",
-            "csrf_token": token,
-        },
-        follow_redirects=False,
-    )
+    r = _invite(client, recalls.text, chosen, "sms", kind="recall")
     assert r.status_code == 303 and "batch=" in r.headers["location"] and "kind=recall" in r.headers["location"]
     done = client.get(r.headers["location"])
     banner = done.text.split('data-testid="invite-result"')[1].split("</div>")[0]
@@ -189,17 +186,7 @@ def test_invite_returns_to_the_same_page(as_user, web_env, monkeypatch):
     second = client.get("/care/worklist", params={"page": "2"})
     assert second.status_code == 200
     chosen = _ids(second.text)[:1]
-    r = client.post(
-        "/care/worklist/invite",
-        data={
-            "patient_id": [str(i) for i in chosen],
-            "template": "review",
-            "channel": "letter",
-            "page": "2",
-            "csrf_token": csrf_from(second.text),
-        },
-        follow_redirects=False,
-    )
+    r = _invite(client, second.text, chosen, "letter", page="2")
     assert r.status_code == 303 and "page=2" in r.headers["location"] and "batch=" in r.headers["location"]
     back = client.get(r.headers["location"])
     assert "page 2 of" in back.text and _ids(back.text) == _ids(second.text)

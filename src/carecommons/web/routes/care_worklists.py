@@ -200,20 +200,28 @@ def worklist_page_view(request: Request, requester: Requester = Depends(practice
     with store(request) as con, op_session(request) as session:
         risk = _risk_source(request, session)
         indicators = IndicatorGaps(session, requester)
-        sources = [indicators, risk]
         org = requester.org_id or ""
-        try:
-            listing = worklist_page(
-                con, session, requester, org, filters, page=page, page_size=WORKLIST_PAGE_SIZE, sources=sources
+
+        def listed(number: int):
+            return worklist_page(
+                con,
+                session,
+                requester,
+                org,
+                filters,
+                page=number,
+                page_size=WORKLIST_PAGE_SIZE,
+                sources=[indicators, risk],
             )
+
+        try:
+            listing = listed(page)
         except InvalidInput as err:
             if err.input_name != "page":
                 raise
             # A list can shrink between views (a filter on invitations, a new extract): say so, show page 1.
             errors["page"] = f"{err.problem}: {err.fix}"
-            listing = worklist_page(
-                con, session, requester, org, filters, page=1, page_size=WORKLIST_PAGE_SIZE, sources=sources
-            )
+            listing = listed(1)
         batch_id = request.query_params.get("batch", "")
         if batch_id.isdigit():
             batch = session.get(InvitationBatch, int(batch_id))
